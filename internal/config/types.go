@@ -1,0 +1,110 @@
+// Package config holds secopsd's YAML configuration: its types, defaults,
+// strict decoding with file/line/key errors, ${ENV} expansion and validation.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole daemon configuration (configs/example.yaml documents
+// every option).
+type Config struct {
+	// Listen is the address of the HTTP server (API, UI, metrics).
+	Listen string `yaml:"listen"`
+	// Store selects the persistence backend by URL scheme.
+	Store StoreConfig `yaml:"store"`
+	// Policies is the directory of Rego policies; empty means the defaults
+	// embedded in the binary.
+	Policies string `yaml:"policies"`
+	// Log configures logging.
+	Log LogConfig `yaml:"log"`
+	// Scheduler bounds monitor execution.
+	Scheduler SchedulerConfig `yaml:"scheduler"`
+	// ShutdownTimeout bounds graceful shutdown.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Monitors are the checks to schedule.
+	Monitors []Monitor `yaml:"monitors"`
+}
+
+// StoreConfig selects and tunes the store.
+type StoreConfig struct {
+	// URL is sqlite://PATH (embedded, default) or postgres://... . It may
+	// hold a password, so it is a Secret.
+	URL Secret `yaml:"url"`
+	// MaxConns bounds the PostgreSQL pool (0: backend default).
+	MaxConns int `yaml:"max_conns"`
+}
+
+// LogConfig configures the daemon's log output.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// SchedulerConfig bounds how monitors run.
+type SchedulerConfig struct {
+	// Concurrency is the most monitor runs in flight at once.
+	Concurrency int `yaml:"concurrency"`
+	// RunOnStart runs every monitor once at start-up.
+	RunOnStart *bool `yaml:"run_on_start"`
+}
+
+// Monitor is one scheduled check. The keys of its type-specific block (for
+// example url and expect for type http) sit beside the common keys.
+type Monitor struct {
+	Name     string `yaml:"name"`
+	Type     string `yaml:"type"`
+	Schedule string `yaml:"schedule"`
+	// Timeout bounds one run (default: per type).
+	Timeout Duration `yaml:"timeout"`
+	// RecoverAfter is how many consecutive passing runs resolve an incident.
+	RecoverAfter int `yaml:"recover_after"`
+	// Labels are copied onto every event of this monitor.
+	Labels map[string]string `yaml:"labels"`
+
+	// HTTP is set when Type is "http".
+	HTTP *HTTPMonitor `yaml:"-"`
+}
+
+// HTTPMonitor is the type-specific configuration of an http monitor.
+type HTTPMonitor struct {
+	URL     string            `yaml:"url"`
+	Method  string            `yaml:"method"`
+	Headers map[string]Secret `yaml:"headers"`
+	Expect  HTTPExpect        `yaml:"expect"`
+	// Retries is how many times a failed request is retried within one run
+	// (go-retryablehttp); every attempt is recorded.
+	Retries int `yaml:"retries"`
+}
+
+// HTTPExpect is what a healthy answer looks like.
+type HTTPExpect struct {
+	Status       int      `yaml:"status"`
+	MaxLatency   Duration `yaml:"max_latency"`
+	BodyContains string   `yaml:"body_contains"`
+}
+
+// Duration is a time.Duration written in YAML as "90s", "15m", "2h" or "7d".
+type Duration time.Duration
+
+// Std returns d as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Secret is a string that never prints: String, MarshalText and
+// MarshalJSON all give "<redacted>". In YAML it is either a plain value or a
+// mapping {file: PATH} read at load time.
+type Secret string
+
+// Reveal returns the secret value; call it only where the value is used.
+func (s Secret) Reveal() string { return string(s) }
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<redacted>"
+}
+
+// MarshalText hides the value in any text or JSON encoding.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
