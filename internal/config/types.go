@@ -3,6 +3,7 @@
 package config
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -37,8 +38,10 @@ type StoreConfig struct {
 
 // LogConfig configures the daemon's log output.
 type LogConfig struct {
-	Level  string `yaml:"level"`  // debug, info, warn, error
-	Format string `yaml:"format"` // text or json
+	// Level is the least severe level logged: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is the line format: text or json.
+	Format string `yaml:"format"`
 }
 
 // SchedulerConfig bounds how monitors run.
@@ -52,8 +55,11 @@ type SchedulerConfig struct {
 // Monitor is one scheduled check. The keys of its type-specific block (for
 // example url and expect for type http) sit beside the common keys.
 type Monitor struct {
-	Name     string `yaml:"name"`
-	Type     string `yaml:"type"`
+	// Name identifies the monitor in events and incidents; unique.
+	Name string `yaml:"name"`
+	// Type selects the type-specific block (MonitorTypes lists them).
+	Type string `yaml:"type"`
+	// Schedule is a cron spec or descriptor (see ParseSchedule).
 	Schedule string `yaml:"schedule"`
 	// Timeout bounds one run (default: per type).
 	Timeout Duration `yaml:"timeout"`
@@ -68,10 +74,14 @@ type Monitor struct {
 
 // HTTPMonitor is the type-specific configuration of an http monitor.
 type HTTPMonitor struct {
-	URL     string            `yaml:"url"`
-	Method  string            `yaml:"method"`
+	// URL is the absolute http or https URL requested.
+	URL string `yaml:"url"`
+	// Method is GET, HEAD or POST.
+	Method string `yaml:"method"`
+	// Headers are sent with every request; values may be credentials.
 	Headers map[string]Secret `yaml:"headers"`
-	Expect  HTTPExpect        `yaml:"expect"`
+	// Expect is what a healthy answer looks like.
+	Expect HTTPExpect `yaml:"expect"`
 	// Retries is how many times a failed request is retried within one run
 	// (go-retryablehttp); every attempt is recorded.
 	Retries int `yaml:"retries"`
@@ -79,9 +89,12 @@ type HTTPMonitor struct {
 
 // HTTPExpect is what a healthy answer looks like.
 type HTTPExpect struct {
-	Status       int      `yaml:"status"`
-	MaxLatency   Duration `yaml:"max_latency"`
-	BodyContains string   `yaml:"body_contains"`
+	// Status is the expected status code.
+	Status int `yaml:"status"`
+	// MaxLatency is the slowest acceptable answer; 0 means no bound.
+	MaxLatency Duration `yaml:"max_latency"`
+	// BodyContains is text the body must contain; "" checks nothing.
+	BodyContains string `yaml:"body_contains"`
 }
 
 // Duration is a time.Duration written in YAML as "90s", "15m", "2h" or "7d".
@@ -90,9 +103,9 @@ type Duration time.Duration
 // Std returns d as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
 
-// Secret is a string that never prints: String, MarshalText and
-// MarshalJSON all give "<redacted>". In YAML it is either a plain value or a
-// mapping {file: PATH} read at load time.
+// Secret is a string that never prints: String, GoString and MarshalText
+// (so JSON and YAML output too) all give "<redacted>". In YAML it is either
+// a plain value or a mapping {file: PATH} (or {value: V}) read at load time.
 type Secret string
 
 // Reveal returns the secret value; call it only where the value is used.
@@ -108,3 +121,6 @@ func (s Secret) String() string {
 
 // MarshalText hides the value in any text or JSON encoding.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// GoString hides the value from %#v.
+func (s Secret) GoString() string { return strconv.Quote(s.String()) }

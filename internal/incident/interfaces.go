@@ -43,6 +43,3 @@ type ClockFunc func() time.Time
 
 // Now calls f.
 func (f ClockFunc) Now() time.Time { return f() }
-
-// SystemClock is the wall clock.
-var SystemClock Clock = ClockFunc(time.Now)

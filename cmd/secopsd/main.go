@@ -1,0 +1,155 @@
+// Command secopsd is the secopsd daemon and its command-line interface:
+// run the daemon, run monitors once, inspect incidents, verify the timeline,
+// migrate the store, test policies and validate the configuration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const defaultConfig = "configs/secopsd.yaml"
+
+// exitError carries a process exit code with an optional message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `secopsd — self-hosted security-operations daemon
+
+Usage:
+  secopsd run                                   start the daemon
+  secopsd check [NAME...] [--json]              run monitors once; exit 1 if any fails
+  secopsd incidents list [--status S] [--json]  list incidents
+  secopsd incidents show ID [--json]            one incident with its timeline
+  secopsd timeline verify                       verify every incident's hash chain
+  secopsd migrate                               apply store migrations
+  secopsd policy test [DIR]                     run the Rego unit tests (*_test.rego)
+  secopsd config validate                       check the configuration
+  secopsd version                               print the version
+
+Every command takes --config FILE (default configs/secopsd.yaml).
+`
+
+// run executes one command and returns the process exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdout, stderr)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(stderr, "secopsd: "+ee.msg)
+		}
+		return ee.code
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintln(stderr, "secopsd: "+err.Error())
+	return 1
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return &exitError{code: 2}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(ctx, rest, stderr)
+	case "check":
+		return cmdCheck(ctx, rest, stdout, stderr)
+	case "incidents":
+		if len(rest) == 0 {
+			return &exitError{code: 2, msg: "incidents: want a subcommand: list or show"}
+		}
+		switch rest[0] {
+		case "list":
+			return cmdIncidentsList(ctx, rest[1:], stdout, stderr)
+		case "show":
+			return cmdIncidentsShow(ctx, rest[1:], stdout, stderr)
+		}
+		return &exitError{code: 2, msg: fmt.Sprintf("incidents: unknown subcommand %q (want list or show)", rest[0])}
+	case "timeline":
+		if len(rest) == 0 || rest[0] != "verify" {
+			return &exitError{code: 2, msg: "timeline: want the subcommand verify"}
+		}
+		return cmdTimelineVerify(ctx, rest[1:], stdout, stderr)
+	case "migrate":
+		return cmdMigrate(ctx, rest, stdout, stderr)
+	case "policy":
+		if len(rest) == 0 || rest[0] != "test" {
+			return &exitError{code: 2, msg: "policy: want the subcommand test"}
+		}
+		return cmdPolicyTest(ctx, rest[1:], stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "validate" {
+			return &exitError{code: 2, msg: "config: want the subcommand validate"}
+		}
+		return cmdConfigValidate(rest[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "secopsd %s\n", version)
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return &exitError{code: 2, msg: fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// parseInterspersed parses flags that may appear before or after positional
+// arguments (`check api --json` as well as `check --json api`).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("secopsd "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", defaultConfig, "configuration `file`")
+	return fs, cfg
+}
+
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return &exitError{code: 2, msg: err.Error()}
+}

@@ -1,0 +1,196 @@
+// Package api serves secopsd's HTTP interface: health and readiness probes,
+// Prometheus metrics and the JSON API over incidents and their timelines.
+// Every response carries the security headers secopsd's own header audit
+// demands.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/secopsd/secopsd/internal/incident"
+)
+
+// IncidentReader is what the API needs to read incidents.
+type IncidentReader interface {
+	ListIncidents(ctx context.Context, f incident.Filter) ([]incident.Incident, error)
+	GetIncident(ctx context.Context, id int64) (incident.Incident, error)
+	Timeline(ctx context.Context, id int64) ([]incident.TimelineEntry, error)
+}
+
+// Options configures the API handler.
+type Options struct {
+	Incidents IncidentReader
+	// Ready reports whether the daemon can serve (the store is reachable).
+	Ready func(ctx context.Context) error
+	// Metrics serves /metrics; nil disables the route.
+	Metrics http.Handler
+	Logger  *slog.Logger
+}
+
+func (o *Options) validate() error {
+	if o.Incidents == nil {
+		return errors.New("api: Incidents is required")
+	}
+	if o.Ready == nil {
+		return errors.New("api: Ready is required")
+	}
+	return nil
+}
+
+// IncidentDetail is an incident with its full timeline, as served by
+// GET /api/v1/incidents/{id} and printed by `secopsd incidents show --json`.
+type IncidentDetail struct {
+	incident.Incident
+	Timeline []incident.TimelineEntry `json:"timeline"`
+}
+
+// NewHandler returns the daemon's root HTTP handler.
+func NewHandler(opts Options) (http.Handler, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{opts: opts, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", opts.Metrics)
+	}
+	mux.HandleFunc("GET /api/v1/incidents", h.listIncidents)
+	mux.HandleFunc("GET /api/v1/incidents/{id}", h.getIncident)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	})
+	return SecurityHeaders(mux), nil
+}
+
+type handler struct {
+	opts   Options
+	logger *slog.Logger
+}
+
+// SecurityHeaders sets the response headers that secopsd's own header audit
+// requires of any web application. The API serves no scripts, styles or
+// frames, so the content security policy denies everything.
+func SecurityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Resource-Policy", "same-origin")
+		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *handler) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := h.opts.Ready(ctx); err != nil {
+		h.logger.Warn("readiness check failed", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "store unreachable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (h *handler) listIncidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := incident.Filter{Monitor: q.Get("monitor"), Fingerprint: q.Get("fingerprint")}
+	if s := q.Get("status"); s != "" {
+		f.Status = incident.Status(s)
+		if !f.Status.Valid() {
+			writeError(w, http.StatusBadRequest, "status: want one of open, acknowledged, resolved")
+			return
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit: want an integer from 1 to 1000")
+			return
+		}
+		f.Limit = n
+	}
+	if s := q.Get("before"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "before: want a positive incident id")
+			return
+		}
+		f.BeforeID = n
+	}
+	list, err := h.opts.Incidents.ListIncidents(r.Context(), f)
+	if err != nil {
+		h.internalError(w, "list incidents", err)
+		return
+	}
+	if list == nil {
+		list = []incident.Incident{}
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (h *handler) getIncident(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id < 1 {
+		writeError(w, http.StatusBadRequest, "id: want a positive integer")
+		return
+	}
+	inc, err := h.opts.Incidents.GetIncident(r.Context(), id)
+	if errors.Is(err, incident.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "incident "+strconv.FormatInt(id, 10)+" not found")
+		return
+	}
+	if err != nil {
+		h.internalError(w, "get incident", err)
+		return
+	}
+	tl, err := h.opts.Incidents.Timeline(r.Context(), id)
+	if err != nil {
+		h.internalError(w, "read timeline", err)
+		return
+	}
+	if tl == nil {
+		tl = []incident.TimelineEntry{}
+	}
+	writeJSON(w, http.StatusOK, IncidentDetail{Incident: inc, Timeline: tl})
+}
+
+func (h *handler) internalError(w http.ResponseWriter, what string, err error) {
+	h.logger.Error(what, "err", err)
+	writeError(w, http.StatusInternalServerError, what+" failed")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}

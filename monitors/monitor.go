@@ -1,0 +1,208 @@
+// Package monitors runs secopsd's scheduled checks. Each monitor type is one
+// probe function in its own file, listed in the explicit map returned by
+// Probers; the Scheduler runs every configured monitor on its cron schedule
+// with a per-run timeout, no overlapping runs and a global concurrency bound,
+// and hands each Result to a sink that turns it into events.
+package monitors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"maps"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/secopsd/secopsd/internal/config"
+	"github.com/secopsd/secopsd/internal/event"
+)
+
+// EventKind is the Kind of every event derived from a monitor Result.
+const EventKind = "monitor.check"
+
+// EventSource is the Source of every event derived from a monitor Result.
+const EventSource = "monitor"
+
+// Finding ids shared by all monitor types, raised by the scheduler or by a
+// probe that cannot run at all.
+const (
+	// FindingPanic is raised when a probe panics.
+	FindingPanic = "monitor.panic"
+	// FindingTimeout is raised when a probe overruns its timeout without
+	// reporting a failure of its own.
+	FindingTimeout = "monitor.timeout"
+	// FindingFailed is raised when a probe reports failure without a finding.
+	FindingFailed = "monitor.failed"
+	// FindingConfig is raised when a monitor's type-specific configuration is
+	// missing or unusable at run time.
+	FindingConfig = "monitor.config"
+	// FindingCancelled is raised when a run is cancelled before it finished
+	// (by the caller or by a forced shutdown).
+	FindingCancelled = "monitor.cancelled"
+)
+
+// Result is the outcome of one run of one monitor.
+type Result struct {
+	// Monitor is the monitor's configured name.
+	Monitor string
+	// Type is the monitor type, such as "http".
+	Type string
+	// Target is what was checked (for http, the URL without credentials).
+	Target string
+	// Start is when the run started.
+	Start time.Time
+	// Duration is how long the run took.
+	Duration time.Duration
+	// Success reports whether the target is healthy.
+	Success bool
+	// Findings are the problems found; a failed run has at least one.
+	Findings []event.Finding
+	// Attempts is how many requests were made (1 + retries used).
+	Attempts int
+	// Details holds non-secret facts about the run (status code, latency_ms,
+	// error text, ...). Never put a configured secret here.
+	Details map[string]string
+	// Labels are the monitor's configured labels.
+	Labels map[string]string
+	// Skipped reports that the run did not happen because the previous run
+	// of the same monitor was still in progress.
+	Skipped bool
+}
+
+// ProbeFunc runs one check of monitor m. It must honour ctx's deadline and
+// report every problem as a Finding on a Result with Success false.
+type ProbeFunc func(ctx context.Context, m config.Monitor, env Env, logger *slog.Logger) Result
+
+// Env carries the dependencies shared by all probes.
+type Env struct {
+	// Transport returns the HTTP RoundTripper for one run; its idle
+	// connections are closed when the run ends, and TLS verification is
+	// forced back on if it was turned off. Nil gives a fresh transport per
+	// run, with TLS verification and no keep-alives, so that every run
+	// really connects.
+	Transport func() http.RoundTripper
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+	// UserAgent is sent by HTTP probes; empty means UserAgent("dev").
+	UserAgent string
+	// RetryWaitMin and RetryWaitMax bound the backoff between retries of one
+	// run; zero means 200ms and 2s. The run's deadline bounds them too.
+	RetryWaitMin, RetryWaitMax time.Duration
+}
+
+// UserAgent returns the User-Agent secopsd sends, "secopsd/<version>".
+func UserAgent(version string) string { return "secopsd/" + version }
+
+func (e Env) now() time.Time {
+	if e.Clock != nil {
+		return e.Clock()
+	}
+	return time.Now()
+}
+
+func (e Env) userAgent() string {
+	if e.UserAgent != "" {
+		return e.UserAgent
+	}
+	return UserAgent("dev")
+}
+
+// Probers returns the probe function of every monitor type, by type name.
+func Probers() map[string]ProbeFunc {
+	return map[string]ProbeFunc{
+		"http": ProbeHTTP,
+	}
+}
+
+// newFinding builds a finding whose fingerprint is stable for monitor,
+// target and finding id.
+func newFinding(monitor, target, id string, sev event.Severity, title, evidence, remediation string) event.Finding {
+	return event.Finding{
+		ID:          id,
+		Severity:    sev,
+		Title:       title,
+		Evidence:    evidence,
+		Remediation: remediation,
+		Fingerprint: event.Fingerprint(monitor, target, id),
+	}
+}
+
+// Events turns the result into events: one failing event per finding of a
+// failed run, or a single passing event. now stamps the events.
+func (r Result) Events(now time.Time) []event.Event {
+	base := func() map[string]string {
+		attrs := make(map[string]string, len(r.Labels)+len(r.Details)+8)
+		maps.Copy(attrs, r.Labels)
+		maps.Copy(attrs, r.Details)
+		attrs["monitor_type"] = r.Type
+		attrs["target"] = r.Target
+		attrs["duration_ms"] = strconv.FormatInt(r.Duration.Milliseconds(), 10)
+		if r.Attempts > 0 {
+			attrs["attempts"] = strconv.Itoa(r.Attempts)
+		}
+		return attrs
+	}
+	if r.Success {
+		return []event.Event{{
+			ID:          newEventID(),
+			Time:        now,
+			Source:      EventSource,
+			Monitor:     r.Monitor,
+			Kind:        EventKind,
+			Outcome:     event.OutcomePass,
+			Fingerprint: event.Fingerprint(r.Monitor, "pass"),
+			Title:       r.Monitor + ": check passed",
+			Attributes:  base(),
+		}}
+	}
+	findings := r.Findings
+	if len(findings) == 0 {
+		findings = []event.Finding{failedFinding(r)}
+	}
+	events := make([]event.Event, 0, len(findings))
+	for _, f := range findings {
+		attrs := base()
+		attrs["finding_id"] = f.ID
+		attrs["finding_severity"] = f.Severity.String()
+		attrs["evidence"] = f.Evidence
+		if f.Remediation != "" {
+			attrs["remediation"] = f.Remediation
+		}
+		fp := f.Fingerprint
+		if fp == "" {
+			fp = event.Fingerprint(r.Monitor, r.Target, f.ID)
+		}
+		events = append(events, event.Event{
+			ID:          newEventID(),
+			Time:        now,
+			Source:      EventSource,
+			Monitor:     r.Monitor,
+			Kind:        EventKind,
+			Outcome:     event.OutcomeFail,
+			Fingerprint: fp,
+			Title:       f.Title,
+			Attributes:  attrs,
+		})
+	}
+	return events
+}
+
+// failedFinding stands in for the finding a failed probe did not give.
+func failedFinding(r Result) event.Finding {
+	evidence := r.Details["error"]
+	if evidence == "" {
+		evidence = "the probe reported failure without a finding"
+	}
+	return newFinding(r.Monitor, r.Target, FindingFailed, event.SeverityHigh,
+		r.Monitor+": check failed", evidence,
+		"Look at the monitor's logs; the probe gave no finding.")
+}
+
+// newEventID returns a random 128-bit identifier in hex.
+func newEventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24).
+	return hex.EncodeToString(b[:])
+}

@@ -1,0 +1,100 @@
+package monitors
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/secopsd/secopsd/internal/event"
+)
+
+func TestProbersListsHTTP(t *testing.T) {
+	if Probers()["http"] == nil {
+		t.Fatal(`Probers() lacks "http"`)
+	}
+}
+
+func TestResultEventsFailure(t *testing.T) {
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	r := Result{
+		Monitor:  "api-health",
+		Type:     "http",
+		Target:   "https://api.example.com/healthz",
+		Duration: 1500 * time.Millisecond,
+		Attempts: 3,
+		Details:  map[string]string{"status_code": "500", "target": "must not win"},
+		Labels:   map[string]string{"team": "platform"},
+		Findings: []event.Finding{
+			newFinding("api-health", "https://api.example.com/healthz", "http.unhealthy", event.SeverityHigh,
+				"api-health: HTTP 500", "status=500", "fix it"),
+			{ID: "other.thing", Severity: event.SeverityLow, Title: "other", Evidence: "e2"},
+		},
+	}
+	evs := r.Events(now)
+	if len(evs) != 2 {
+		t.Fatalf("got %d events, want one per finding", len(evs))
+	}
+	hexID := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for i, e := range evs {
+		f := r.Findings[i]
+		if e.Kind != EventKind || e.Source != EventSource || e.Outcome != event.OutcomeFail ||
+			e.Monitor != "api-health" || e.Title != f.Title || !e.Time.Equal(now) {
+			t.Errorf("event %d = %+v", i, e)
+		}
+		wantFP := event.Fingerprint("api-health", r.Target, f.ID)
+		if e.Fingerprint != wantFP {
+			t.Errorf("event %d fingerprint = %s, want %s", i, e.Fingerprint, wantFP)
+		}
+		want := map[string]string{
+			"monitor_type":     "http",
+			"target":           r.Target,
+			"finding_id":       f.ID,
+			"finding_severity": f.Severity.String(),
+			"evidence":         f.Evidence,
+			"status_code":      "500",
+			"team":             "platform",
+			"attempts":         "3",
+			"duration_ms":      "1500",
+		}
+		for k, v := range want {
+			if e.Attributes[k] != v {
+				t.Errorf("event %d attribute %s = %q, want %q", i, k, e.Attributes[k], v)
+			}
+		}
+		if !hexID.MatchString(e.ID) {
+			t.Errorf("event id %q is not 128-bit hex", e.ID)
+		}
+	}
+	if evs[0].ID == evs[1].ID {
+		t.Error("event ids are not unique")
+	}
+	if evs[0].Attributes["remediation"] != "fix it" {
+		t.Errorf("remediation = %q", evs[0].Attributes["remediation"])
+	}
+}
+
+func TestResultEventsPass(t *testing.T) {
+	r := Result{Monitor: "api-health", Type: "http", Target: "http://x", Success: true,
+		Labels: map[string]string{"team": "platform"}}
+	evs := r.Events(time.Now())
+	if len(evs) != 1 {
+		t.Fatalf("got %d events, want 1", len(evs))
+	}
+	e := evs[0]
+	if e.Outcome != event.OutcomePass || e.Fingerprint != event.Fingerprint("api-health", "pass") ||
+		e.Kind != EventKind || e.Attributes["team"] != "platform" || e.Attributes["target"] != "http://x" {
+		t.Errorf("pass event = %+v", e)
+	}
+	if _, ok := e.Attributes["finding_id"]; ok {
+		t.Error("a pass event has a finding_id")
+	}
+}
+
+func TestResultEventsFailureWithoutFindings(t *testing.T) {
+	r := Result{Monitor: "m", Type: "x", Target: "t", Details: map[string]string{"error": "broken"}}
+	evs := r.Events(time.Now())
+	if len(evs) != 1 || evs[0].Outcome != event.OutcomeFail || evs[0].Attributes["finding_id"] != FindingFailed ||
+		evs[0].Fingerprint != event.Fingerprint("m", "t", FindingFailed) || evs[0].Attributes["evidence"] != "broken" {
+		t.Errorf("events = %+v", evs)
+	}
+}
