@@ -7,7 +7,7 @@ CONFIG              ?= configs/secopsd.yaml
 LDFLAGS             := -X main.version=$(VERSION)
 PKGS                := ./...
 
-.PHONY: all build run test bench lint fmt clean
+.PHONY: all build run test bench fuzz lint fmt clean
 
 all: build
 
@@ -28,6 +28,16 @@ test: build
 ## bench: benchmarks with allocation figures
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m $(PKGS)
+
+## fuzz: run every fuzz target for FUZZTIME each (the seed corpora also run in `make test`)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 20x $$pkg || exit 1; \
+	  done; \
+	done
 
 ## lint: gofmt, go vet and staticcheck (pinned, via go run)
 lint:

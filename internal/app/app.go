@@ -172,7 +172,7 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, mig
 		Migrate:  migrate,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+		return nil, err
 	}
 	return st, nil
 }
