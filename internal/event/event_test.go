@@ -26,7 +26,8 @@ func TestSeverityRoundTrip(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	if Fingerprint("a", "b") != Fingerprint("a", "b") {
+	first, second := Fingerprint("a", "b"), Fingerprint("a", "b")
+	if first != second {
 		t.Error("fingerprint is not stable")
 	}
 	if Fingerprint("ab", "c") == Fingerprint("a", "bc") {
