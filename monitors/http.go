@@ -5,17 +5,20 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"maps"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
 
@@ -64,6 +67,8 @@ type httpAttempt struct {
 	problems []string
 	// title is the finding title for this attempt's first problem.
 	title string
+	// jsonFailed counts the expect.json conditions the response failed.
+	jsonFailed int
 }
 
 func (a *httpAttempt) healthy() bool { return a.err == nil && len(a.problems) == 0 }
@@ -354,10 +359,177 @@ func (p *httpRun) handleResponse(resp *http.Response) error {
 			a.title = fmt.Sprintf("%s: response from %s lacks %q", p.m.Name, p.target, exp.BodyContains)
 		}
 	}
+	if len(exp.JSON) > 0 {
+		jp := checkJSON(body, truncated, exp.JSON)
+		a.jsonFailed = len(jp)
+		if len(jp) > 0 && a.title == "" {
+			a.title = fmt.Sprintf("%s: response from %s fails %s", p.m.Name, p.target, jp[0])
+		}
+		a.problems = append(a.problems, jp...)
+	}
 	if len(a.problems) > 0 {
 		return errUnhealthy
 	}
 	return nil
+}
+
+// maxJSONShown bounds how much of a JSON value a problem quotes.
+const maxJSONShown = 80
+
+// checkJSON evaluates expect.json conditions on a response body and
+// returns one problem per failed condition, or a single one if the body is
+// not JSON.
+func checkJSON(body []byte, truncated bool, conds []config.HTTPJSONCondition) []string {
+	doc, err := decodeJSONBody(body)
+	if err != nil {
+		msg := "body is not JSON: " + err.Error()
+		if truncated {
+			msg += fmt.Sprintf(" (only the first %d bytes are read)", maxBodyBytes)
+		}
+		return []string{msg}
+	}
+	var problems []string
+	for _, c := range conds {
+		if msg := evalJSONCondition(doc, c); msg != "" {
+			problems = append(problems, msg)
+		}
+	}
+	return problems
+}
+
+// decodeJSONBody parses body as exactly one JSON value, keeping numbers as
+// written (json.Number).
+func decodeJSONBody(body []byte) (any, error) {
+	body = bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")) // a UTF-8 BOM
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, errors.New("the body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the first JSON value")
+	}
+	return v, nil
+}
+
+// evalJSONCondition returns why doc fails c, or "" if it holds.
+func evalJSONCondition(doc any, c config.HTTPJSONCondition) string {
+	path, err := config.ParseJSONPath(c.Path)
+	if err != nil {
+		return fmt.Sprintf("json path %s is invalid: %v", webQuote(c.Path), err)
+	}
+	v, found := lookupJSON(doc, path)
+	wantPresent := c.Equals != nil || (c.Exists != nil && *c.Exists)
+	switch {
+	case !found && wantPresent:
+		if c.Equals != nil {
+			return fmt.Sprintf("json %s is missing (want %s)", c.Path, webQuote(*c.Equals))
+		}
+		return fmt.Sprintf("json %s is missing (want it present)", c.Path)
+	case found && c.Exists != nil && !*c.Exists:
+		return fmt.Sprintf("json %s is present (want it absent): %s", c.Path, showJSON(v))
+	case found && c.Equals != nil && !jsonEquals(v, *c.Equals):
+		return fmt.Sprintf("json %s is %s (want %s)", c.Path, showJSON(v), webQuote(*c.Equals))
+	}
+	return ""
+}
+
+// lookupJSON follows path from v; false if a step does not resolve.
+func lookupJSON(v any, path config.JSONPath) (any, bool) {
+	for _, st := range path {
+		if st.Index >= 0 {
+			arr, ok := v.([]any)
+			if !ok || st.Index >= len(arr) {
+				return nil, false
+			}
+			v = arr[st.Index]
+			continue
+		}
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = obj[st.Key]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// jsonText is the canonical text of a decoded JSON value: a string's own
+// text, a number as written, true, false, null, or compact JSON with
+// sorted keys for an object or array.
+func jsonText(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case bool:
+		return strconv.FormatBool(x)
+	case nil:
+		return "null"
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Sprint(v)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// jsonEquals reports whether v's canonical text is want; numbers compare
+// by value when want is a JSON number too (1.0 equals 1).
+func jsonEquals(v any, want string) bool {
+	if n, ok := v.(json.Number); ok {
+		if a, ok := jsonNumberValue(n.String()); ok {
+			if b, ok := jsonNumberValue(want); ok {
+				return a.Cmp(b) == 0
+			}
+		}
+	}
+	return jsonText(v) == want
+}
+
+// jsonNumberValue returns the exact value of a JSON number literal; false
+// if s is not one or its exponent is too large to expand cheaply.
+func jsonNumberValue(s string) (*big.Rat, bool) {
+	if s == "" || len(s) > 400 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) ||
+		strings.TrimSpace(s) != s || !json.Valid([]byte(s)) {
+		return nil, false
+	}
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		if e, err := strconv.Atoi(s[i+1:]); err != nil || e > 400 || e < -400 {
+			return nil, false
+		}
+	}
+	r, ok := new(big.Rat).SetString(s)
+	return r, ok
+}
+
+// showJSON renders a JSON value for a problem: strings quoted, the rest as
+// canonical text, shortened.
+func showJSON(v any) string {
+	if s, ok := v.(string); ok {
+		return webQuote(s)
+	}
+	return webClip(jsonText(v), maxJSONShown)
+}
+
+// webQuote quotes s, shortened to maxJSONShown runes.
+func webQuote(s string) string { return strconv.Quote(webClip(s, maxJSONShown)) }
+
+// webClip cuts s to at most n runes, marking the cut with "…".
+func webClip(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
 }
 
 // lastFailure returns the last unhealthy attempt before final, if any.
@@ -390,6 +562,10 @@ func (p *httpRun) recordDetails(d map[string]string, a *httpAttempt) {
 	}
 	if a.redirectHost != "" {
 		d["redirect_host"] = a.redirectHost
+	}
+	if n := len(p.cfg.Expect.JSON); n > 0 && a.status != 0 {
+		d["json_conditions"] = strconv.Itoa(n)
+		d["json_conditions_failed"] = strconv.Itoa(a.jsonFailed)
 	}
 	if !a.healthy() {
 		d["error"] = a.describe()
@@ -456,6 +632,14 @@ func errorText(err error) string {
 // transport returns the RoundTripper for one run, with TLS verification
 // enforced even if a custom transport turned it off.
 func transport(env Env) http.RoundTripper {
+	rt := baseTransport(env)
+	if env.Hosts != nil {
+		return &limitedTransport{next: rt, hosts: env.Hosts}
+	}
+	return rt
+}
+
+func baseTransport(env Env) http.RoundTripper {
 	if env.Transport == nil {
 		return &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/config"
@@ -69,6 +70,9 @@ type Result struct {
 	// Skipped reports that the run did not happen because the previous run
 	// of the same monitor was still in progress.
 	Skipped bool
+	// Inconclusive is set by a probe that could not check all it covers
+	// (see Conclusive).
+	Inconclusive bool
 }
 
 // ProbeFunc runs one check of monitor m. It must honour ctx's deadline and
@@ -90,6 +94,9 @@ type Env struct {
 	// RetryWaitMin and RetryWaitMax bound the backoff between retries of one
 	// run; zero means 200ms and 2s. The run's deadline bounds them too.
 	RetryWaitMin, RetryWaitMax time.Duration
+	// Hosts bounds the requests in flight to one host across all monitors;
+	// nil means no bound.
+	Hosts *HostLimiter
 }
 
 // UserAgent returns the User-Agent secopsd sends, "secopsd/<version>".
@@ -112,8 +119,38 @@ func (e Env) userAgent() string {
 // Probers returns the probe function of every monitor type, by type name.
 func Probers() map[string]ProbeFunc {
 	return map[string]ProbeFunc{
-		"http": ProbeHTTP,
+		"http":             ProbeHTTP,
+		"headers":          ProbeHeaders,
+		"tls":              ProbeTLS,
+		"securitytxt":      ProbeSecurityTxt,
+		"postgres_rls":     ProbePostgresRLS,
+		"postgres_cascade": ProbePostgresCascade,
+		"access":           ProbeAccess,
+		"ui":               ProbeUI,
+		"ratelimit":        ProbeRateLimit,
+		"secrets":          ProbeSecrets,
 	}
+}
+
+// Conclusive reports whether the run checked everything it covers, so that
+// a finding missing from it means the problem is gone. A run is not
+// conclusive when the probe said so (Inconclusive), or when it panicked,
+// timed out, was cancelled, was misconfigured or could not reach a target
+// (a finding whose id ends in ".unreachable").
+func (r Result) Conclusive() bool {
+	if r.Inconclusive || (!r.Success && len(r.Findings) == 0) {
+		return false
+	}
+	for _, f := range r.Findings {
+		switch f.ID {
+		case FindingPanic, FindingTimeout, FindingCancelled, FindingFailed, FindingConfig:
+			return false
+		}
+		if strings.HasSuffix(f.ID, ".unreachable") {
+			return false
+		}
+	}
+	return true
 }
 
 // newFinding builds a finding whose fingerprint is stable for monitor,
@@ -125,6 +162,7 @@ func newFinding(monitor, target, id string, sev event.Severity, title, evidence,
 		Title:       title,
 		Evidence:    evidence,
 		Remediation: remediation,
+		Target:      target,
 		Fingerprint: event.Fingerprint(monitor, target, id),
 	}
 }
@@ -164,6 +202,9 @@ func (r Result) Events(now time.Time) []event.Event {
 	events := make([]event.Event, 0, len(findings))
 	for _, f := range findings {
 		attrs := base()
+		if f.Target != "" {
+			attrs["target"] = f.Target
+		}
 		attrs["finding_id"] = f.ID
 		attrs["finding_severity"] = f.Severity.String()
 		attrs["evidence"] = f.Evidence

@@ -2,9 +2,11 @@ package monitors
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/secopsd/secopsd/internal/config"
 	"github.com/secopsd/secopsd/internal/event"
 )
 
@@ -96,5 +98,38 @@ func TestResultEventsFailureWithoutFindings(t *testing.T) {
 	if len(evs) != 1 || evs[0].Outcome != event.OutcomeFail || evs[0].Attributes["finding_id"] != FindingFailed ||
 		evs[0].Fingerprint != event.Fingerprint("m", "t", FindingFailed) || evs[0].Attributes["evidence"] != "broken" {
 		t.Errorf("events = %+v", evs)
+	}
+}
+
+func TestConclusive(t *testing.T) {
+	cases := map[string]struct {
+		r    Result
+		want bool
+	}{
+		"pass":              {Result{Success: true}, true},
+		"ordinary finding":  {Result{Findings: []event.Finding{{ID: "headers.csp.missing"}}}, true},
+		"unreachable":       {Result{Findings: []event.Finding{{ID: "headers.csp.missing"}, {ID: "headers.unreachable"}}}, false},
+		"timeout":           {Result{Findings: []event.Finding{{ID: FindingTimeout}}}, false},
+		"panic":             {Result{Findings: []event.Finding{{ID: FindingPanic}}}, false},
+		"probe said so":     {Result{Inconclusive: true, Findings: []event.Finding{{ID: "x"}}}, false},
+		"failed, no reason": {Result{}, false},
+	}
+	for name, c := range cases {
+		if got := c.r.Conclusive(); got != c.want {
+			t.Errorf("%s: Conclusive() = %v, want %v", name, got, c.want)
+		}
+	}
+}
+
+// Every monitor type the configuration accepts has a probe, and every probe
+// a configuration type: the two tables cannot drift apart.
+func TestProbersMatchConfigTypes(t *testing.T) {
+	var probes []string
+	for name := range Probers() {
+		probes = append(probes, name)
+	}
+	slices.Sort(probes)
+	if types := config.MonitorTypes(); !slices.Equal(probes, types) {
+		t.Errorf("probers %v, config types %v", probes, types)
 	}
 }

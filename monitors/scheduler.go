@@ -93,6 +93,11 @@ type SchedulerOptions struct {
 	// TimeoutGrace is how long after a run's timeout a probe may take to
 	// return its own result; 0 means DefaultTimeoutGrace.
 	TimeoutGrace time.Duration
+	// Jitter shifts each monitor's schedule by a fixed offset drawn from
+	// ±Jitter × its interval (0 to 0.5; 0 disables), derived from the
+	// monitor's name, so that many monitors on one schedule do not fire in
+	// the same instant while each keeps a steady period.
+	Jitter float64
 }
 
 // validate fills in defaults and reports every problem of the options.
@@ -112,6 +117,9 @@ func (o *SchedulerOptions) validate() error {
 		errs = append(errs, fmt.Errorf("default timeout %s is negative", o.DefaultTimeout))
 	case o.DefaultTimeout == 0:
 		o.DefaultTimeout = DefaultTimeout
+	}
+	if o.Jitter < 0 || o.Jitter > 0.5 {
+		errs = append(errs, fmt.Errorf("jitter %g is outside 0 to 0.5", o.Jitter))
 	}
 	switch {
 	case o.TimeoutGrace < 0:
@@ -193,7 +201,7 @@ func NewScheduler(opts SchedulerOptions) (*Scheduler, error) {
 		if err != nil { // validate parsed it already
 			return nil, fmt.Errorf("%w: monitor %q: schedule %q: %w", ErrInvalidOptions, m.Name, m.Schedule, err)
 		}
-		s.schedules = append(s.schedules, sched)
+		s.schedules = append(s.schedules, jittered(sched, m.Name, opts.Jitter, time.Now()))
 		s.index[m.Name] = i
 	}
 	s.cron = cron.New(

@@ -517,7 +517,7 @@ func TestNewSchedulerValidates(t *testing.T) {
 		opts SchedulerOptions
 		want string
 	}{
-		{"unknown type", SchedulerOptions{Monitors: []config.Monitor{{Name: "a", Type: "gopher", Schedule: "@every 1m"}}}, `unknown type "gopher" (known: http)`},
+		{"unknown type", SchedulerOptions{Monitors: []config.Monitor{{Name: "a", Type: "gopher", Schedule: "@every 1m"}}}, `unknown type "gopher" (known: access, headers, http,`},
 		{"bad schedule", SchedulerOptions{Monitors: []config.Monitor{{Name: "a", Type: "http", Schedule: "every minute"}}}, `schedule "every minute"`},
 		{"empty schedule", SchedulerOptions{Monitors: []config.Monitor{{Name: "a", Type: "http"}}}, `schedule ""`},
 		{"duplicate", SchedulerOptions{Monitors: []config.Monitor{

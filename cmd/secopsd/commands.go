@@ -16,8 +16,10 @@ import (
 	"github.com/secopsd/secopsd/internal/api"
 	"github.com/secopsd/secopsd/internal/app"
 	"github.com/secopsd/secopsd/internal/config"
+	"github.com/secopsd/secopsd/internal/event"
 	"github.com/secopsd/secopsd/internal/incident"
 	"github.com/secopsd/secopsd/internal/store"
+	"github.com/secopsd/secopsd/monitors"
 )
 
 func loadConfig(path string) (*config.Config, error) {
@@ -89,6 +91,7 @@ type checkResult struct {
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, cfgPath := newFlagSet("check", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
+	failOn := fs.String("fail-on", "", "exit 1 when a finding is at least this `severity` (default: the config's check.fail_on)")
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return usageErr(err)
@@ -96,6 +99,13 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
+	}
+	if *failOn == "" {
+		*failOn = cfg.Check.FailOn
+	}
+	threshold, err := event.ParseSeverity(*failOn)
+	if err != nil {
+		return &exitError{code: 2, msg: "--fail-on: " + err.Error()}
 	}
 	logger := newLogger(cfg, stderr)
 	results, err := app.Check(ctx, cfg, logger, version, names...)
@@ -105,7 +115,7 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	failed := 0
 	out := make([]checkResult, 0, len(results))
 	for _, r := range results {
-		if !r.Success {
+		if failsCheck(r, threshold) {
 			failed++
 		}
 		findings := any(r.Findings)
@@ -130,10 +140,13 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, r := range results {
 			res, detail := "PASS", ""
 			if !r.Success {
-				res = "FAIL"
+				res = "WARN" // findings below the --fail-on threshold
+				if failsCheck(r, threshold) {
+					res = "FAIL"
+				}
 				var titles []string
 				for _, f := range r.Findings {
-					titles = append(titles, f.Title)
+					titles = append(titles, f.Severity.String()+": "+f.Title)
 				}
 				detail = strings.Join(titles, "; ")
 			}
@@ -145,9 +158,26 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	if failed > 0 {
-		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d monitor(s) failed", failed, len(results))}
+		return &exitError{code: 1, msg: fmt.Sprintf("%d of %d monitor(s) have findings at or above %s", failed, len(results), threshold)}
 	}
 	return nil
+}
+
+// failsCheck reports whether a result has a finding at or above threshold;
+// a failed run without findings (the probe could not tell) always fails.
+func failsCheck(r monitors.Result, threshold event.Severity) bool {
+	if r.Success {
+		return false
+	}
+	if len(r.Findings) == 0 {
+		return true
+	}
+	for _, f := range r.Findings {
+		if f.Severity >= threshold {
+			return true
+		}
+	}
+	return false
 }
 
 func openStore(ctx context.Context, cfgPath string, stderr io.Writer) (store.Store, error) {

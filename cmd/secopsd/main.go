@@ -1,6 +1,7 @@
 // Command secopsd is the secopsd daemon and its command-line interface:
 // run the daemon, run monitors once, inspect incidents, verify the timeline,
-// migrate the store, test policies and validate the configuration.
+// migrate the store, test policies, validate the configuration, and manage
+// and use API keys.
 package main
 
 import (
@@ -42,9 +43,19 @@ Usage:
   secopsd incidents list [--status S] [--json]  list incidents
   secopsd incidents show ID [--json]            one incident with its timeline
   secopsd timeline verify                       verify every incident's hash chain
+  secopsd events list [--since T] [--until T] [--severity S] [--source S] [--kind K] [--limit N] [--json]
+                                                stored events, newest first
+  secopsd events tail [--follow-interval D] [--since T] [filters] [--json]
+                                                print new events as they arrive (until Ctrl-C)
   secopsd migrate                               apply store migrations
   secopsd policy test [DIR]                     run the Rego unit tests (*_test.rego)
   secopsd config validate                       check the configuration
+  secopsd apikey create --role R [--expires 90d] [--name N] [--signed] [--json]
+                                                create an API key (admin, viewer or ingest); shown once
+  secopsd apikey list [--json]                  list API keys (never their secrets)
+  secopsd apikey revoke ID                      revoke an API key
+  secopsd api [--method M] [--data FILE] PATH   call the API with $SECOPSD_API_KEY, signed with
+                                                $SECOPSD_SIGNING_SECRET when set
   secopsd version                               print the version
 
 Every command takes --config FILE (default configs/secopsd.yaml).
@@ -92,6 +103,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return cmdIncidentsShow(ctx, rest[1:], stdout, stderr)
 		}
 		return &exitError{code: 2, msg: fmt.Sprintf("incidents: unknown subcommand %q (want list or show)", rest[0])}
+	case "events":
+		return cmdEvents(ctx, rest, stdout, stderr)
 	case "timeline":
 		if len(rest) == 0 || rest[0] != "verify" {
 			return &exitError{code: 2, msg: "timeline: want the subcommand verify"}
@@ -109,6 +122,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return &exitError{code: 2, msg: "config: want the subcommand validate"}
 		}
 		return cmdConfigValidate(rest[1:], stdout, stderr)
+	case "apikey":
+		return cmdAPIKey(ctx, rest, stdout, stderr)
+	case "api":
+		return cmdAPI(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "secopsd %s\n", version)
 		return nil

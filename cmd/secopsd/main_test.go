@@ -203,6 +203,15 @@ func TestCheckCommand(t *testing.T) {
 	if len(res) != 1 || res[0].Success || len(res[0].Findings) != 1 || res[0].Findings[0].ID != "http.unhealthy" {
 		t.Errorf("check --json = %+v", res)
 	}
+	// The high-severity finding is below a critical threshold: reported, exit 0.
+	code, out, errOut = cli(t, "check", "--fail-on", "critical", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "WARN") || !strings.Contains(out, "high: ") {
+		t.Errorf("--fail-on critical with a high finding: code %d out %q err %q", code, out, errOut)
+	}
+	code, _, errOut = cli(t, "check", "--fail-on", "severe", "--config", cfg)
+	if code != 2 || !strings.Contains(errOut, "--fail-on") {
+		t.Errorf("bad --fail-on: code %d err %q", code, errOut)
+	}
 	code, _, errOut = cli(t, "check", "nope", "--config", cfg)
 	if code == 0 || !strings.Contains(errOut, "nope") {
 		t.Errorf("unknown monitor: code %d err %q", code, errOut)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/secopsd/secopsd/internal/auth"
 	"github.com/secopsd/secopsd/internal/incident"
 )
 
@@ -31,6 +32,17 @@ type Options struct {
 	// Metrics serves /metrics; nil disables the route.
 	Metrics http.Handler
 	Logger  *slog.Logger
+	// Auth guards every /api/ route (and /metrics, and the probes when
+	// ProtectHealth is set); required.
+	Auth Guard
+	// ProtectHealth requires a viewer key for /healthz and /readyz.
+	ProtectHealth bool
+	// PublicMetrics serves /metrics without a key.
+	PublicMetrics bool
+	// Ingest serves POST /api/v1/events (role ingest); nil disables it.
+	Ingest EventIngester
+	// Events serves GET /api/v1/events (role viewer); nil disables it.
+	Events EventReader
 }
 
 func (o *Options) validate() error {
@@ -39,6 +51,9 @@ func (o *Options) validate() error {
 	}
 	if o.Ready == nil {
 		return errors.New("api: Ready is required")
+	}
+	if o.Auth == nil {
+		return errors.New("api: Auth is required")
 	}
 	return nil
 }
@@ -61,16 +76,21 @@ func NewHandler(opts Options) (http.Handler, error) {
 	}
 	h := &handler{opts: opts, logger: logger}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", h.healthz)
-	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /healthz", opts.probe(h.healthz))
+	mux.Handle("GET /readyz", opts.probe(h.readyz))
 	if opts.Metrics != nil {
-		mux.Handle("GET /metrics", opts.Metrics)
+		mux.Handle("GET /metrics", opts.metrics())
 	}
-	mux.HandleFunc("GET /api/v1/incidents", h.listIncidents)
-	mux.HandleFunc("GET /api/v1/incidents/{id}", h.getIncident)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
-	})
+	mux.Handle("GET /api/v1/incidents", opts.protect(auth.RoleViewer, h.listIncidents))
+	mux.Handle("GET /api/v1/incidents/{id}", opts.protect(auth.RoleViewer, h.getIncident))
+	if opts.Ingest != nil {
+		mux.Handle("POST /api/v1/events", opts.protect(auth.RoleIngest, h.ingestEvents))
+	}
+	if opts.Events != nil {
+		mux.Handle("GET /api/v1/events", opts.protect(auth.RoleViewer, h.listEvents))
+	}
+	mux.Handle("/api/", opts.protect(auth.RoleViewer, noRoute))
+	mux.HandleFunc("/", noRoute)
 	return SecurityHeaders(mux), nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/secopsd/secopsd/internal/api"
+	"github.com/secopsd/secopsd/internal/auth"
 	"github.com/secopsd/secopsd/internal/config"
 	"github.com/secopsd/secopsd/internal/incident"
 	"github.com/secopsd/secopsd/internal/notify"
@@ -53,6 +54,8 @@ type App struct {
 	engine     *incident.Engine
 	scheduler  *monitors.Scheduler
 	metrics    *metrics
+	auth       *auth.Authenticator
+	pipeline   *siem.Pipeline
 	server     *http.Server
 
 	mu       sync.Mutex
@@ -121,13 +124,29 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	a.auth, err = newAuthenticator(ctx, cfg, st, eventRecorder{a}, logger.With("component", "auth"), a.metrics.registry)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	ingester, err := a.newIngestion(logger.With("component", "ingest"))
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	handler, err := api.NewHandler(api.Options{
-		Incidents: st,
-		Ready:     st.Ping,
-		Metrics:   promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}),
-		Logger:    logger.With("component", "api"),
+		Ingest:        ingester,
+		Events:        eventQuerier{st},
+		Incidents:     st,
+		Ready:         st.Ping,
+		Metrics:       promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}),
+		Logger:        logger.With("component", "api"),
+		Auth:          a.auth,
+		ProtectHealth: !cfg.Auth.PublicHealth,
+		PublicMetrics: cfg.Auth.PublicMetrics,
 	})
 	if err != nil {
+		_ = a.pipeline.Close(ctx)
 		_ = st.Close()
 		return nil, err
 	}
@@ -151,7 +170,8 @@ func newScheduler(cfg *config.Config, logger *slog.Logger, version string, sink 
 	s, err := monitors.NewScheduler(monitors.SchedulerOptions{
 		Monitors:    cfg.Monitors,
 		Probers:     monitors.Probers(),
-		Env:         monitors.Env{UserAgent: monitors.UserAgent(version)},
+		Env:         monitors.Env{UserAgent: monitors.UserAgent(version), Hosts: monitors.NewHostLimiter(cfg.Scheduler.PerHost)},
+		Jitter:      cfg.Scheduler.Jitter,
 		Sink:        sink,
 		Concurrency: cfg.Scheduler.Concurrency,
 		RunOnStart:  runOnStart,
@@ -186,8 +206,10 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
 	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		a.logger.Warn("listening on a non-loopback address: the API has no authentication yet; put it behind an authenticating proxy", "addr", ln.Addr().String())
+		a.logger.Warn("listening on a non-loopback address without TLS: API keys would cross the network in clear; put a TLS-terminating proxy in front (and list it in auth.trusted_proxies)", "addr", ln.Addr().String())
 	}
+	a.adviseAdminKey(ctx)
+	a.auth.Start()
 	a.mu.Lock()
 	a.listener = ln
 	a.serveErr = make(chan error, 1)
@@ -237,6 +259,15 @@ func (a *App) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http server: %w", err))
 		}
 	}
+	// The server is down: record the pending rate-limit hits and
+	// authentication failures (through the pipeline), then store what is
+	// in the pipeline.
+	if err := a.auth.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.pipeline.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
 	}
@@ -268,7 +299,7 @@ func (a *App) HandleResult(ctx context.Context, r monitors.Result) error {
 	if err := a.store.InsertEvents(ctx, evs); err != nil {
 		return fmt.Errorf("store events of %s: %w", r.Monitor, err)
 	}
-	if err := a.engine.HandleRun(ctx, r.Monitor, evs); err != nil {
+	if err := a.engine.HandleRun(ctx, incident.Run{Monitor: r.Monitor, Events: evs, Inconclusive: !r.Conclusive()}); err != nil {
 		return fmt.Errorf("incident engine: %w", err)
 	}
 	return nil

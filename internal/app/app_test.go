@@ -16,6 +16,7 @@ import (
 
 	"github.com/secopsd/secopsd/internal/api"
 	"github.com/secopsd/secopsd/internal/app"
+	"github.com/secopsd/secopsd/internal/auth"
 	"github.com/secopsd/secopsd/internal/config"
 	"github.com/secopsd/secopsd/internal/incident"
 	"github.com/secopsd/secopsd/internal/store/storetest"
@@ -97,9 +98,11 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 	t.Fatalf("timed out after %s waiting for %s", within, what)
 }
 
-func getJSON(t *testing.T, url string, v any) int {
+// getJSON GETs url with the API key token ("" sends none) and decodes the
+// answer into v.
+func getJSON(t *testing.T, url, token string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := authGet(t, url, token)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
@@ -138,10 +141,11 @@ func runEndToEnd(t *testing.T, storeURL string) {
 	a := startApp(t, testConfig(t, storeURL, tg.srv.URL))
 	base := "http://" + a.Addr()
 	ctx := context.Background()
+	viewer := newKey(t, a, auth.RoleViewer).Token
 
 	var open []incident.Incident
 	eventually(t, 10*time.Second, "an open incident", func() bool {
-		getJSON(t, base+"/api/v1/incidents?status=open", &open)
+		getJSON(t, base+"/api/v1/incidents?status=open", viewer, &open)
 		return len(open) == 1
 	})
 	inc := open[0]
@@ -170,7 +174,7 @@ func runEndToEnd(t *testing.T, storeURL string) {
 	})
 
 	var detail api.IncidentDetail
-	if code := getJSON(t, fmt.Sprintf("%s/api/v1/incidents/%d", base, inc.ID), &detail); code != http.StatusOK {
+	if code := getJSON(t, fmt.Sprintf("%s/api/v1/incidents/%d", base, inc.ID), viewer, &detail); code != http.StatusOK {
 		t.Fatalf("GET incident: status %d", code)
 	}
 	ks := kinds(detail.Timeline)
@@ -202,10 +206,10 @@ func runEndToEnd(t *testing.T, storeURL string) {
 	}
 
 	// The daemon's own endpoints.
-	if code := getJSON(t, base+"/readyz", nil); code != http.StatusOK {
+	if code := getJSON(t, base+"/readyz", "", nil); code != http.StatusOK {
 		t.Errorf("/readyz = %d", code)
 	}
-	resp, err := http.Get(base + "/metrics")
+	resp, err := authGet(t, base+"/metrics", viewer)
 	if err != nil {
 		t.Fatal(err)
 	}

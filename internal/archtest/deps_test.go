@@ -20,7 +20,9 @@ type rule struct {
 
 var rules = []rule{
 	{pkg: "internal/event", allowOnly: []string{}},
+	{pkg: "internal/secretscan", allowOnly: []string{}},
 	{pkg: "internal/incident", allowOnly: []string{"internal/event"}},
+	{pkg: "internal/auth", allowOnly: []string{"internal/event"}},
 	{pkg: "internal/config", allowOnly: []string{"internal/event"}},
 	{pkg: "monitors", deny: []string{"internal/incident", "internal/siem", "internal/store", "internal/app", "internal/api", "internal/notify", "cmd/", "playbooks"}},
 	{pkg: "policies", allowOnly: []string{}},

@@ -87,6 +87,9 @@ func TestInvalidConfigs(t *testing.T) {
 		"invalid-listen.yml":                 {ErrInvalid, 1},
 		"invalid-log-level.yml":              {ErrInvalid, 2},
 		"invalid-concurrency.yml":            {ErrInvalid, 2},
+		"invalid-check-fail-on.yml":          {ErrInvalid, 2},
+		"invalid-jitter.yml":                 {ErrInvalid, 3},
+		"invalid-per-host.yml":               {ErrInvalid, 2},
 		"invalid-int-overflow.yml":           {ErrType, 2},
 		"invalid-header-name.yml":            {ErrInvalid, 6},
 	}
@@ -146,7 +149,7 @@ func TestErrorMessages(t *testing.T) {
 		{"invalid-wrong-type.yml", `testdata/invalid-wrong-type.yml:6: monitors[0].expect.status: expected an integer, got "abc"`},
 		{"invalid-unknown-monitor-key.yml", `testdata/invalid-unknown-monitor-key.yml:10: monitors[1].retires: unknown key; did you mean "retries"? (valid keys for an http monitor: name, type, schedule, timeout, recover_after, labels, url, method, headers, expect, retries)`},
 		{"invalid-bad-duration.yml", `testdata/invalid-bad-duration.yml:2: shutdown_timeout: invalid duration "5 minutes" (use e.g. 90s, 15m, 2h, 7d)`},
-		{"invalid-unknown-monitor-type.yml", `testdata/invalid-unknown-monitor-type.yml:3: monitors[0].type: unknown monitor type "htpp" (known types: http)`},
+		{"invalid-unknown-monitor-type.yml", `testdata/invalid-unknown-monitor-type.yml:3: monitors[0].type: unknown monitor type "htpp" (known types: access, headers, http, postgres_cascade, postgres_rls, ratelimit, secrets, securitytxt, tls, ui)`},
 		{"invalid-unset-env.yml", `testdata/invalid-unset-env.yml:6: monitors[0].headers.Authorization: environment variable SECOPSD_TEST_UNSET is not set (referenced as ${SECOPSD_TEST_UNSET})`},
 		{"invalid-duplicate-key.yml", `testdata/invalid-duplicate-key.yml:5: log.level: duplicate key (first defined on line 3)`},
 		{"invalid-duplicate-monitor-name.yml", `testdata/invalid-duplicate-monitor-name.yml:5: monitors[1].name: duplicate monitor name "api" (first used at line 2)`},
@@ -305,7 +308,7 @@ func TestFullConfig(t *testing.T) {
 	}
 	h := m.HTTP
 	if h.URL != "https://api.example.com/health" || h.Method != "POST" || h.Retries != 10 ||
-		h.Expect != (HTTPExpect{Status: 204, MaxLatency: Duration(1500 * time.Millisecond), BodyContains: "ok"}) {
+		!reflect.DeepEqual(h.Expect, HTTPExpect{Status: 204, MaxLatency: Duration(1500 * time.Millisecond), BodyContains: "ok"}) {
 		t.Errorf("http block: %+v", h)
 	}
 	wantHeaders := map[string]string{

@@ -622,10 +622,11 @@ func (d *decoder) decodeMonitor(n *yaml.Node, v reflect.Value, path string) {
 // article returns "an" or "a" for a monitor type name ("an http monitor",
 // "a tls monitor").
 func article(word string) string {
-	if strings.HasPrefix(word, "http") || (word != "" && strings.ContainsRune("aeiou", rune(word[0]))) {
+	// Letters read out one by one ("an http", "an RLS"), or a vowel sound.
+	if strings.HasPrefix(word, "http") || (word != "" && strings.ContainsRune("aeio", rune(word[0]))) {
 		return "an"
 	}
-	return "a"
+	return "a" // including "a ui", "a url": a leading u sounds like "you"
 }
 
 // unknownKeyMessage explains an unknown key: what it might be (belongsTo,

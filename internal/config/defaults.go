@@ -22,6 +22,12 @@ const (
 	DefaultConcurrency = 16
 	// DefaultRunOnStart runs every monitor once at start-up.
 	DefaultRunOnStart = true
+	// DefaultPerHost is how many requests may be in flight to one host.
+	DefaultPerHost = 4
+	// DefaultJitter is the schedule spread, as a fraction of the interval.
+	DefaultJitter = 0.1
+	// DefaultCheckFailOn is the least finding severity that fails `check`.
+	DefaultCheckFailOn = "low"
 	// DefaultShutdownTimeout bounds graceful shutdown.
 	DefaultShutdownTimeout = 15 * time.Second
 )
@@ -30,6 +36,10 @@ const (
 const (
 	// MaxConcurrency bounds SchedulerConfig.Concurrency.
 	MaxConcurrency = 10000
+	// MaxPerHost bounds SchedulerConfig.PerHost.
+	MaxPerHost = 1000
+	// MaxJitter bounds SchedulerConfig.Jitter.
+	MaxJitter = 0.5
 	// MaxMonitorTimeout bounds Monitor.Timeout.
 	MaxMonitorTimeout = 10 * time.Minute
 	// MaxMonitorNameLen bounds the length of Monitor.Name.
@@ -43,12 +53,17 @@ func Default() *Config {
 	return &Config{
 		Listen:   DefaultListen,
 		Store:    StoreConfig{URL: DefaultStoreURL},
+		Auth:     DefaultAuth(),
 		Policies: DefaultPolicies,
 		Log:      LogConfig{Level: DefaultLogLevel, Format: DefaultLogFormat},
 		Scheduler: SchedulerConfig{
 			Concurrency: DefaultConcurrency,
 			RunOnStart:  &runOnStart,
+			PerHost:     DefaultPerHost,
+			Jitter:      DefaultJitter,
 		},
+		Check:           CheckConfig{FailOn: DefaultCheckFailOn},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
+		SIEM:            DefaultSIEM(),
 	}
 }

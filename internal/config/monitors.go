@@ -35,6 +35,60 @@ var monitorTypes = map[string]monitorKind{
 		recoverAfter: 1,
 		block:        blockOf(func(m *Monitor) **HTTPMonitor { return &m.HTTP }, defaultHTTP),
 	},
+	"headers": {
+		schedule:     "@every 12h",
+		timeout:      30 * time.Second,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **HeadersMonitor { return &m.Headers }, defaultHeadersMonitor),
+	},
+	"tls": {
+		schedule:     "@every 12h",
+		timeout:      30 * time.Second,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **TLSMonitor { return &m.TLS }, defaultTLSMonitor),
+	},
+	"securitytxt": {
+		schedule:     "@every 24h",
+		timeout:      30 * time.Second,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **SecurityTxtMonitor { return &m.SecurityTxt }, defaultSecurityTxtMonitor),
+	},
+	"postgres_rls": {
+		schedule:     "@every 24h",
+		timeout:      2 * time.Minute,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **PostgresRLSMonitor { return &m.PostgresRLS }, defaultPostgresRLSMonitor),
+	},
+	"postgres_cascade": {
+		schedule:     "@every 24h",
+		timeout:      2 * time.Minute,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **PostgresCascadeMonitor { return &m.PostgresCascade }, defaultPostgresCascadeMonitor),
+	},
+	"access": {
+		schedule:     "@every 1h",
+		timeout:      30 * time.Second,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **AccessMonitor { return &m.Access }, defaultAccessMonitor),
+	},
+	"ui": {
+		schedule:     "@every 15m",
+		timeout:      30 * time.Second,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **UIMonitor { return &m.UI }, defaultUIMonitor),
+	},
+	"ratelimit": {
+		schedule:     "@every 24h",
+		timeout:      2 * time.Minute,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **RateLimitMonitor { return &m.RateLimit }, defaultRateLimitMonitor),
+	},
+	"secrets": {
+		schedule:     "@every 6h",
+		timeout:      1 * time.Minute,
+		recoverAfter: 1,
+		block:        blockOf(func(m *Monitor) **SecretsMonitor { return &m.Secrets }, defaultSecretsMonitor),
+	},
 }
 
 // blockOf builds a monitorKind.block function from the Monitor field that

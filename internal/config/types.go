@@ -14,6 +14,8 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// Store selects the persistence backend by URL scheme.
 	Store StoreConfig `yaml:"store"`
+	// Auth secures the HTTP API: API key checks, signatures, rate limits.
+	Auth AuthConfig `yaml:"auth"`
 	// Policies is the directory of Rego policies; empty means the defaults
 	// embedded in the binary.
 	Policies string `yaml:"policies"`
@@ -21,8 +23,12 @@ type Config struct {
 	Log LogConfig `yaml:"log"`
 	// Scheduler bounds monitor execution.
 	Scheduler SchedulerConfig `yaml:"scheduler"`
+	// Check configures `secopsd check`.
+	Check CheckConfig `yaml:"check"`
 	// ShutdownTimeout bounds graceful shutdown.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// SIEM configures event ingestion and data minimization.
+	SIEM SIEMConfig `yaml:"siem"`
 	// Monitors are the checks to schedule.
 	Monitors []Monitor `yaml:"monitors"`
 }
@@ -34,6 +40,13 @@ type StoreConfig struct {
 	URL Secret `yaml:"url"`
 	// MaxConns bounds the PostgreSQL pool (0: backend default).
 	MaxConns int `yaml:"max_conns"`
+}
+
+// CheckConfig configures the one-off `secopsd check` command.
+type CheckConfig struct {
+	// FailOn is the least severity of a finding that makes `secopsd check`
+	// exit 1 (info, low, medium, high or critical).
+	FailOn string `yaml:"fail_on"`
 }
 
 // LogConfig configures the daemon's log output.
@@ -50,6 +63,13 @@ type SchedulerConfig struct {
 	Concurrency int `yaml:"concurrency"`
 	// RunOnStart runs every monitor once at start-up.
 	RunOnStart *bool `yaml:"run_on_start"`
+	// PerHost is the most requests in flight to one host at once, across
+	// all monitors.
+	PerHost int `yaml:"per_host"`
+	// Jitter shifts each monitor's schedule by a stable offset within
+	// ±Jitter × its interval (0 to 0.5), so monitors sharing a schedule
+	// do not fire at the same instant.
+	Jitter float64 `yaml:"jitter"`
 }
 
 // Monitor is one scheduled check. The keys of its type-specific block (for
@@ -70,6 +90,24 @@ type Monitor struct {
 
 	// HTTP is set when Type is "http".
 	HTTP *HTTPMonitor `yaml:"-"`
+	// Headers is set when Type is "headers".
+	Headers *HeadersMonitor `yaml:"-"`
+	// TLS is set when Type is "tls".
+	TLS *TLSMonitor `yaml:"-"`
+	// SecurityTxt is set when Type is "securitytxt".
+	SecurityTxt *SecurityTxtMonitor `yaml:"-"`
+	// PostgresRLS is set when Type is "postgres_rls".
+	PostgresRLS *PostgresRLSMonitor `yaml:"-"`
+	// PostgresCascade is set when Type is "postgres_cascade".
+	PostgresCascade *PostgresCascadeMonitor `yaml:"-"`
+	// Access is set when Type is "access".
+	Access *AccessMonitor `yaml:"-"`
+	// UI is set when Type is "ui".
+	UI *UIMonitor `yaml:"-"`
+	// RateLimit is set when Type is "ratelimit".
+	RateLimit *RateLimitMonitor `yaml:"-"`
+	// Secrets is set when Type is "secrets".
+	Secrets *SecretsMonitor `yaml:"-"`
 }
 
 // HTTPMonitor is the type-specific configuration of an http monitor.
@@ -95,6 +133,8 @@ type HTTPExpect struct {
 	MaxLatency Duration `yaml:"max_latency"`
 	// BodyContains is text the body must contain; "" checks nothing.
 	BodyContains string `yaml:"body_contains"`
+	// JSON are conditions on the body parsed as JSON; all must hold.
+	JSON []HTTPJSONCondition `yaml:"json"`
 }
 
 // Duration is a time.Duration written in YAML as "90s", "15m", "2h" or "7d".

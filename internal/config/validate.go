@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/secopsd/secopsd/internal/event"
 )
 
 // checker collects the cross-field problems of a decoded configuration,
@@ -59,11 +61,21 @@ func (c *Config) validate(ch *checker) {
 		ch.errorf("listen", ErrInvalid, "%s", msg)
 	}
 	c.Store.validate(ch)
+	c.Auth.validate(ch)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		ch.errorf("log.level", ErrInvalid, "unknown log level %s (use %s)", quote(c.Log.Level), strings.Join(logLevels, ", "))
 	}
 	if !slices.Contains(logFormats, c.Log.Format) {
 		ch.errorf("log.format", ErrInvalid, "unknown log format %s (use %s)", quote(c.Log.Format), strings.Join(logFormats, ", "))
+	}
+	if _, err := event.ParseSeverity(c.Check.FailOn); err != nil {
+		ch.errorf("check.fail_on", ErrInvalid, "%v", err)
+	}
+	if n := c.Scheduler.PerHost; n < 1 || n > MaxPerHost {
+		ch.errorf("scheduler.per_host", ErrInvalid, "per_host must be between 1 and %d, got %d", MaxPerHost, n)
+	}
+	if j := c.Scheduler.Jitter; j < 0 || j > MaxJitter {
+		ch.errorf("scheduler.jitter", ErrInvalid, "jitter must be between 0 and %g, got %g", MaxJitter, j)
 	}
 	if n := c.Scheduler.Concurrency; n < 1 || n > MaxConcurrency {
 		ch.errorf("scheduler.concurrency", ErrInvalid, "concurrency must be between 1 and %d, got %d", MaxConcurrency, n)
@@ -71,6 +83,7 @@ func (c *Config) validate(ch *checker) {
 	if c.ShutdownTimeout <= 0 {
 		ch.errorf("shutdown_timeout", ErrInvalid, "shutdown_timeout must be greater than 0")
 	}
+	c.SIEM.validate(ch)
 	firstLine := map[string]string{} // monitor name → path of its first use
 	for i := range c.Monitors {
 		m := &c.Monitors[i]

@@ -98,7 +98,10 @@ type Finding struct {
 	Title       string   `json:"title"`
 	Evidence    string   `json:"evidence,omitempty"`
 	Remediation string   `json:"remediation,omitempty"`
-	Fingerprint string   `json:"fingerprint"`
+	// Target is what the finding is about (a URL, host:port, table…) when a
+	// monitor checks several targets; empty means the monitor's target.
+	Target      string `json:"target,omitempty"`
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Fingerprint derives a stable identifier from its parts: the same parts give

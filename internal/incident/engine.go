@@ -91,13 +91,26 @@ func (e *Engine) recoverAfter(monitor string) int {
 	return 1
 }
 
+// Run is the classified outcome of one monitor run.
+type Run struct {
+	Monitor string
+	Events  []event.Event
+	// Inconclusive marks a run that could not check everything it covers
+	// (a target was unreachable, the probe panicked or timed out): its
+	// failures still count, but the absence of a failure proves nothing, so
+	// no incident counts a passing check.
+	Inconclusive bool
+}
+
 // HandleRun processes the classified events of one monitor run. Failing
-// events open or extend incidents; every unresolved incident of the monitor
-// whose fingerprint did not fail in this run counts a passing check, and is
-// resolved after RecoverAfter consecutive passes.
-func (e *Engine) HandleRun(ctx context.Context, monitor string, evs []event.Event) error {
+// events open or extend incidents; unless the run is inconclusive, every
+// unresolved incident of the monitor whose fingerprint did not fail in this
+// run counts a passing check, and is resolved after RecoverAfter
+// consecutive passes.
+func (e *Engine) HandleRun(ctx context.Context, run Run) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	monitor, evs := run.Monitor, run.Events
 	failing := make(map[string]bool)
 	var errs []error
 	for i := range evs {
@@ -109,6 +122,9 @@ func (e *Engine) HandleRun(ctx context.Context, monitor string, evs []event.Even
 		if err := e.handleFailure(ctx, ev); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if run.Inconclusive {
+		return errors.Join(errs...)
 	}
 	unresolved, err := e.store.UnresolvedIncidents(ctx, monitor)
 	if err != nil {

@@ -104,7 +104,7 @@ func passing() event.Event {
 func (f *fixture) run(t *testing.T, evs ...event.Event) {
 	t.Helper()
 	f.clock.Advance(time.Minute)
-	if err := f.engine.HandleRun(context.Background(), "api", evs); err != nil {
+	if err := f.engine.HandleRun(context.Background(), incident.Run{Monitor: "api", Events: evs}); err != nil {
 		t.Fatalf("HandleRun: %v", err)
 	}
 }
@@ -260,7 +260,7 @@ func TestReplicasOpenOneIncident(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, e := range engines {
 		wg.Go(func() {
-			if err := e.HandleRun(context.Background(), "api", []event.Event{failing("race", event.SeverityHigh)}); err != nil {
+			if err := e.HandleRun(context.Background(), incident.Run{Monitor: "api", Events: []event.Event{failing("race", event.SeverityHigh)}}); err != nil {
 				t.Errorf("HandleRun: %v", err)
 			}
 		})
@@ -276,5 +276,32 @@ func TestReplicasOpenOneIncident(t *testing.T) {
 	rep, err := incident.VerifyAll(context.Background(), f.store)
 	if err != nil || len(rep.Broken) > 0 || rep.Entries != len(engines) {
 		t.Errorf("VerifyAll = %+v, %v", rep, err)
+	}
+}
+
+// An inconclusive run (target unreachable, probe timed out) proves nothing
+// about the incidents it did not report: it must not count as a pass.
+func TestInconclusiveRunDoesNotRecover(t *testing.T) {
+	f := newFixture(t, 1)
+	f.run(t, failing("csp", event.SeverityMedium))
+	unreachable := failing("unreachable", event.SeverityHigh)
+	if err := f.engine.HandleRun(context.Background(), incident.Run{Monitor: "api", Events: []event.Event{unreachable}, Inconclusive: true}); err != nil {
+		t.Fatal(err)
+	}
+	byFP := map[string]incident.Incident{}
+	for _, inc := range f.all(t) {
+		byFP[inc.Fingerprint] = inc
+	}
+	if byFP["csp"].Status != incident.StatusOpen || byFP["csp"].RecoveryPasses != 0 {
+		t.Fatalf("inconclusive run touched the csp incident: %+v", byFP["csp"])
+	}
+	if byFP["unreachable"].Status != incident.StatusOpen {
+		t.Fatalf("failures of an inconclusive run must still open incidents: %+v", byFP)
+	}
+	f.run(t, passing())
+	for _, inc := range f.all(t) {
+		if inc.Status != incident.StatusResolved {
+			t.Errorf("conclusive pass did not resolve %s", inc.Fingerprint)
+		}
 	}
 }

@@ -402,59 +402,6 @@ func (s *sqlStore) InsertEvents(ctx context.Context, evs []event.Event) error {
 	return nil
 }
 
-// ListEvents returns the events that match f, newest first.
-func (s *sqlStore) ListEvents(ctx context.Context, f EventFilter) ([]event.Event, error) {
-	var w where
-	if !f.Since.IsZero() {
-		w.add("time >= $%d", s.b.timeArg(f.Since))
-	}
-	if !f.Until.IsZero() {
-		w.add("time < $%d", s.b.timeArg(f.Until))
-	}
-	if f.Monitor != "" {
-		w.add("monitor = $%d", f.Monitor)
-	}
-	if f.Fingerprint != "" {
-		w.add("fingerprint = $%d", f.Fingerprint)
-	}
-	if f.Kind != "" {
-		w.add("kind = $%d", f.Kind)
-	}
-	query := `SELECT ` + eventColumns + ` FROM events` + w.sql() + ` ORDER BY time DESC, id DESC` + w.limit(f.Limit)
-	rs, err := s.b.pool().query(ctx, query, w.args...)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	defer rs.Close()
-	out := []event.Event{}
-	for rs.Next() {
-		var (
-			ev                  event.Event
-			t, received         timeCol
-			outcome, sev, attrs string
-		)
-		if err := rs.Scan(&ev.ID, &t, &received, &ev.Source, &ev.Monitor, &ev.Kind, &outcome, &ev.Fingerprint,
-			&ev.Title, &sev, &ev.Category, &ev.OpenIncident, &attrs, &ev.CorrelationID); err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
-		}
-		ev.Time = t.t
-		ev.Outcome = event.Outcome(outcome)
-		if err := ev.Severity.UnmarshalText([]byte(sev)); err != nil {
-			return nil, fmt.Errorf("list events: event %q: %w", ev.ID, err)
-		}
-		if attrs != "" && attrs != "{}" {
-			if err := json.Unmarshal([]byte(attrs), &ev.Attributes); err != nil {
-				return nil, fmt.Errorf("list events: attributes of event %q: %w", ev.ID, err)
-			}
-		}
-		out = append(out, ev)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return out, nil
-}
-
 // queryIncidents runs a SELECT of incidentColumns and scans every row.
 func (s *sqlStore) queryIncidents(ctx context.Context, query string, args ...any) ([]incident.Incident, error) {
 	rs, err := s.b.pool().query(ctx, query, args...)

@@ -64,7 +64,16 @@ func openSQLite(ctx context.Context, path string, opts Options) (Store, error) {
 	}
 	db.SetMaxOpenConns(maxConns)
 	db.SetMaxIdleConns(maxConns)
-	if err := db.PingContext(ctx); err != nil {
+	// The first connection switches a new file to WAL, which needs an
+	// exclusive lock that busy_timeout does not wait for: serialise it with
+	// other processes opening the same file.
+	unlock, err := lockFile(ctx, path+".migrate.lock")
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("open store: sqlite database %q: %w", path, err), db.Close())
+	}
+	err = db.PingContext(ctx)
+	unlock()
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open store: sqlite database %q: %w", path, err), db.Close())
 	}
 	s := &SQLite{db: db, path: path, logger: opts.Logger.With("store", BackendSQLite)}

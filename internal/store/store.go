@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secopsd/secopsd/internal/auth"
 	"github.com/secopsd/secopsd/internal/event"
 	"github.com/secopsd/secopsd/internal/incident"
 )
@@ -34,6 +35,11 @@ type Store interface {
 	InsertEvents(ctx context.Context, evs []event.Event) error
 	// ListEvents returns the events that match f, newest first.
 	ListEvents(ctx context.Context, f EventFilter) ([]event.Event, error)
+	// EventLog is the ingestion side of the event log (events.go).
+	EventLog
+	// Store of internal/auth: API keys, nonces and shared secrets
+	// (apikeys.go, nonces.go).
+	auth.Store
 	// Migrate applies the pending schema migrations and reports how many
 	// ran; with none pending it does nothing.
 	Migrate(ctx context.Context) (applied int, err error)
@@ -52,7 +58,10 @@ type EventFilter struct {
 	Monitor     string
 	Fingerprint string
 	Kind        string
-	Limit       int // 0 means DefaultLimit; capped at MaxLimit
+	Limit       int            // 0 means DefaultLimit; capped at MaxLimit
+	Source      string         // the event's source (an application)
+	MinSeverity event.Severity // at least this severity
+	Before      *EventCursor   // only events after this one, newest first (paging)
 }
 
 // Listing limits shared by ListIncidents and ListEvents.

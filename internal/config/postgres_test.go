@@ -1,0 +1,171 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestPostgresInvalidConfigs maps each testdata/postgres/invalid-*.yml to
+// its one problem. They live in a directory of their own so that the
+// generic table in config_test.go does not have to list them.
+func TestPostgresInvalidConfigs(t *testing.T) {
+	tests := map[string]struct {
+		want error
+		line int
+	}{
+		"invalid-rls-dsn-missing.yml":               {ErrMissing, 2},
+		"invalid-rls-dsn-scheme.yml":                {ErrInvalid, 4},
+		"invalid-rls-dsn-garbage.yml":               {ErrInvalid, 4},
+		"invalid-rls-schemas-empty.yml":             {ErrMissing, 5},
+		"invalid-rls-schema-duplicate.yml":          {ErrDuplicate, 7},
+		"invalid-rls-app-role-long.yml":             {ErrInvalid, 7},
+		"invalid-rls-force-type.yml":                {ErrType, 5},
+		"invalid-rls-exclude-table.yml":             {ErrInvalid, 5},
+		"invalid-rls-isolation-unknown-key.yml":     {ErrUnknownKey, 6},
+		"invalid-rls-isolation-role-missing.yml":    {ErrMissing, 5},
+		"invalid-rls-claims-setting.yml":            {ErrInvalid, 7},
+		"invalid-rls-tenants-one.yml":               {ErrMissing, 7},
+		"invalid-rls-claims-json.yml":               {ErrInvalid, 11},
+		"invalid-rls-tenant-id-missing.yml":         {ErrMissing, 10},
+		"invalid-rls-tenant-duplicate.yml":          {ErrDuplicate, 10},
+		"invalid-cascade-tenant-column-missing.yml": {ErrMissing, 2},
+		"invalid-cascade-accounts-missing.yml":      {ErrMissing, 2},
+		"invalid-cascade-accounts-key-empty.yml":    {ErrInvalid, 7},
+		"invalid-cascade-rls-key.yml":               {ErrUnknownKey, 7},
+	}
+	files, err := filepath.Glob("testdata/postgres/invalid-*.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if _, ok := tests[filepath.Base(f)]; !ok {
+			t.Errorf("%s has no entry in the table", f)
+		}
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "postgres", name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := parse(data, path, testEnv)
+			if err == nil {
+				t.Fatalf("parse succeeded: %+v", cfg)
+			}
+			t.Log(err)
+			errs := located(t, err)
+			if len(errs) != 1 {
+				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
+			}
+			if !errors.Is(err, tc.want) {
+				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
+			}
+			if errs[0].Line != tc.line {
+				t.Errorf("line = %d, want %d", errs[0].Line, tc.line)
+			}
+			if prefix := path + ":" + strconv.Itoa(tc.line) + ": "; !strings.HasPrefix(err.Error(), prefix) {
+				t.Errorf("message %q does not start with %q", err, prefix)
+			}
+			if strings.Contains(err.Error(), "pg-secret-9f2c") {
+				t.Errorf("message leaks the dsn: %v", err)
+			}
+		})
+	}
+}
+
+func TestPostgresConfig(t *testing.T) {
+	src := `monitors:
+  - name: rls-min
+    type: postgres_rls
+    dsn: postgres://auditor:${SECOPSD_TEST_TOKEN}@db.internal:5432/app
+  - name: rls
+    type: postgres_rls
+    dsn: {value: "host=db.internal user=auditor password=${SECOPSD_TEST_TOKEN} dbname=app"}
+    schemas: [public, api]
+    app_roles: [anon, authenticated]
+    force_rls: true
+    exclude_tables: [spatial_ref_sys, api.public_posts]
+    isolation:
+      role: authenticated
+      tenant_column: user_id
+      exclude_tables: [countries]
+      tenants:
+        - name: alice
+          claims: '{"sub": "11111111-1111-4111-8111-111111111111", "role": "authenticated"}'
+        - name: bob
+          claims: '{"sub": "22222222-2222-4222-8222-222222222222"}'
+          id: 22222222-2222-4222-8222-222222222222
+  - name: cascade-min
+    type: postgres_cascade
+    dsn: postgres://auditor@db.internal/app
+    tenant_column: user_id
+    accounts_table: auth.users
+  - name: cascade
+    type: postgres_cascade
+    dsn: postgres://auditor@db.internal/app
+    schemas: [public, billing]
+    tenant_column: owner_id
+    accounts_table: users
+    accounts_key: uuid
+    exclude_tables: [audit_log]
+`
+	cfg, err := parse([]byte(src), "", testEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rlsMin, _ := cfg.MonitorByName("rls-min")
+	if rlsMin.Schedule != "@every 24h" || rlsMin.PostgresRLS == nil ||
+		!reflect.DeepEqual(*rlsMin.PostgresRLS, PostgresRLSMonitor{DSN: "postgres://auditor:tok-from-env@db.internal:5432/app", Schemas: []string{"public"}}) {
+		t.Errorf("rls defaults: %+v %+v", rlsMin, rlsMin.PostgresRLS)
+	}
+	rls, _ := cfg.MonitorByName("rls")
+	r := rls.PostgresRLS
+	if r.DSN.Reveal() != "host=db.internal user=auditor password=tok-from-env dbname=app" || !r.ForceRLS ||
+		!reflect.DeepEqual(r.Schemas, []string{"public", "api"}) || !reflect.DeepEqual(r.AppRoles, []string{"anon", "authenticated"}) ||
+		!reflect.DeepEqual(r.ExcludeTables, []string{"spatial_ref_sys", "api.public_posts"}) {
+		t.Errorf("rls block: %+v", r)
+	}
+	iso := r.Isolation
+	if iso == nil || iso.Role != "authenticated" || iso.Setting() != DefaultClaimsSetting || iso.TenantColumn != "user_id" ||
+		len(iso.Tenants) != 2 || !reflect.DeepEqual(iso.ExcludeTables, []string{"countries"}) {
+		t.Fatalf("isolation: %+v", iso)
+	}
+	if a, b := iso.Tenants[0], iso.Tenants[1]; a.TenantID() != "11111111-1111-4111-8111-111111111111" ||
+		b.TenantID() != "22222222-2222-4222-8222-222222222222" || a.Name != "alice" {
+		t.Errorf("tenants: %+v", iso.Tenants)
+	}
+	cMin, _ := cfg.MonitorByName("cascade-min")
+	if cMin.Schedule != "@every 24h" || !reflect.DeepEqual(*cMin.PostgresCascade, PostgresCascadeMonitor{
+		DSN: "postgres://auditor@db.internal/app", Schemas: []string{"public"}, TenantColumn: "user_id",
+		AccountsTable: "auth.users", AccountsKey: "id",
+	}) {
+		t.Errorf("cascade defaults: %+v", cMin.PostgresCascade)
+	}
+	c, _ := cfg.MonitorByName("cascade")
+	if p := c.PostgresCascade; p.AccountsKey != "uuid" || p.AccountsTable != "users" || p.TenantColumn != "owner_id" ||
+		!reflect.DeepEqual(p.Schemas, []string{"public", "billing"}) || !reflect.DeepEqual(p.ExcludeTables, []string{"audit_log"}) {
+		t.Errorf("cascade block: %+v", p)
+	}
+}
+
+func TestPostgresTenantID(t *testing.T) {
+	for _, tc := range []struct {
+		t    PostgresTenant
+		want string
+	}{
+		{PostgresTenant{Claims: `{"sub": "u1"}`}, "u1"},
+		{PostgresTenant{Claims: `{"sub": "u1"}`, ID: "org"}, "org"},
+		{PostgresTenant{Claims: `{"sub": 7}`}, ""},
+		{PostgresTenant{Claims: `not json`}, ""},
+	} {
+		if got := tc.t.TenantID(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.t, got, tc.want)
+		}
+	}
+}
