@@ -153,6 +153,28 @@ func (r Result) Conclusive() bool {
 	return true
 }
 
+// startResult returns the Result a probe of m fills in: named, typed,
+// labelled and started now.
+func startResult(m config.Monitor, env Env) Result {
+	return Result{
+		Monitor: m.Name,
+		Type:    m.Type,
+		Start:   env.now(),
+		Details: map[string]string{},
+		Labels:  maps.Clone(m.Labels),
+	}
+}
+
+// misconfiguredResult finishes res as a failed run whose monitor
+// configuration cannot be used (finding FindingConfig), explaining msg.
+func misconfiguredResult(res Result, m config.Monitor, env Env, msg string) Result {
+	res.Details["error"] = msg
+	res.Duration = env.now().Sub(res.Start)
+	res.Findings = []event.Finding{newFinding(m.Name, res.Target, FindingConfig, event.SeverityHigh,
+		m.Name+": "+m.Type+" monitor is misconfigured", msg, "Fix the monitor's configuration (see configs/example.yaml).")}
+	return res
+}
+
 // newFinding builds a finding whose fingerprint is stable for monitor,
 // target and finding id.
 func newFinding(monitor, target, id string, sev event.Severity, title, evidence, remediation string) event.Finding {

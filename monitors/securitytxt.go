@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -101,21 +100,9 @@ func ProbeSecurityTxt(ctx context.Context, m config.Monitor, env Env, logger *sl
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{
-		Monitor: m.Name,
-		Type:    m.Type,
-		Start:   start,
-		Details: map[string]string{},
-		Labels:  maps.Clone(m.Labels),
-	}
-	misconfigured := func(msg string) Result {
-		res.Details["error"] = msg
-		res.Duration = env.now().Sub(start)
-		res.Findings = []event.Finding{newFinding(m.Name, res.Target, FindingConfig, event.SeverityHigh,
-			m.Name+": securitytxt monitor is misconfigured", msg, "Fix the monitor's configuration (see configs/example.yaml).")}
-		return res
-	}
+	res := startResult(m, env)
+	start := res.Start
+	misconfigured := func(msg string) Result { return misconfiguredResult(res, m, env, msg) }
 	cfg := m.SecurityTxt
 	if cfg == nil || len(cfg.URLs) == 0 {
 		return misconfigured("missing securitytxt.urls")

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -175,21 +174,9 @@ func ProbeTLS(ctx context.Context, m config.Monitor, env Env, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{
-		Monitor: m.Name,
-		Type:    m.Type,
-		Start:   start,
-		Details: map[string]string{},
-		Labels:  maps.Clone(m.Labels),
-	}
-	misconfigured := func(msg string) Result {
-		res.Details["error"] = msg
-		res.Duration = env.now().Sub(start)
-		res.Findings = []event.Finding{newFinding(m.Name, res.Target, FindingConfig, event.SeverityHigh,
-			m.Name+": tls monitor is misconfigured", msg, "Fix the monitor's configuration (see configs/example.yaml).")}
-		return res
-	}
+	res := startResult(m, env)
+	start := res.Start
+	misconfigured := func(msg string) Result { return misconfiguredResult(res, m, env, msg) }
 	cfg := m.TLS
 	if cfg == nil || len(cfg.Targets) == 0 {
 		return misconfigured("missing tls.targets")
