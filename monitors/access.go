@@ -91,30 +91,20 @@ func ProbeAccess(ctx context.Context, m config.Monitor, env Env, logger *slog.Lo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{Monitor: m.Name, Type: m.Type, Start: start, Details: map[string]string{}, Labels: maps.Clone(m.Labels)}
-	finish := func() Result {
-		res.Duration = env.now().Sub(start)
-		res.Success = len(res.Findings) == 0
-		return res
-	}
+	res := startResult(m, env)
 	cfg := m.Access
 	if cfg == nil || len(cfg.Endpoints) == 0 {
-		res.Details["error"] = "missing access.endpoints"
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": access monitor has no endpoints", "missing endpoints", "Set endpoints in the monitor's configuration.")}
-		return finish()
+		return configFailure(res, m, env, "access monitor has no endpoints", "missing access.endpoints",
+			"Set endpoints in the monitor's configuration.")
 	}
 	var origins []string
 	for i, ep := range cfg.Endpoints {
 		u, err := url.Parse(ep.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			// url.Parse errors quote the input, which may carry credentials.
-			msg := fmt.Sprintf("endpoints[%d]: invalid url: want an absolute http or https URL", i)
-			res.Details["error"] = msg
-			res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-				m.Name+": access monitor has an invalid endpoint url", msg, "Fix the endpoint's url in the monitor's configuration.")}
-			return finish()
+			return configFailure(res, m, env, "access monitor has an invalid endpoint url",
+				fmt.Sprintf("endpoints[%d]: invalid url: want an absolute http or https URL", i),
+				"Fix the endpoint's url in the monitor's configuration.")
 		}
 		if o := u.Scheme + "://" + u.Host; !slices.Contains(origins, o) {
 			origins = append(origins, o)
@@ -170,7 +160,7 @@ func ProbeAccess(ctx context.Context, m config.Monitor, env Env, logger *slog.Lo
 	if n := len(res.Findings); n > 0 {
 		logger.Debug("access check found problems", "findings", n, "requests", r.requests)
 	}
-	return finish()
+	return res.finish(env)
 }
 
 // check requests ep once, with header (nil: no credentials at all), and

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -294,21 +293,12 @@ func ProbeHeaders(ctx context.Context, m config.Monitor, env Env, logger *slog.L
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("monitor", m.Name)
-	start := env.now()
-	res := Result{
-		Monitor: m.Name,
-		Type:    m.Type,
-		Start:   start,
-		Details: map[string]string{},
-		Labels:  maps.Clone(m.Labels),
-	}
+	res := startResult(m, env)
+	start := res.Start
 	cfg := m.Headers
 	if cfg == nil || len(cfg.URLs) == 0 {
-		res.Details["error"] = "missing urls"
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": headers monitor has no urls", "missing urls", "Set urls in the monitor's configuration.")}
-		res.Duration = env.now().Sub(start)
-		return res
+		return configFailure(res, m, env, "headers monitor has no urls", "missing urls",
+			"Set urls in the monitor's configuration.")
 	}
 	r := &headersRun{m: m, cfg: cfg, env: env, logger: logger, request: http.Header{}}
 	r.opt = headersOptions{hstsMinMaxAge: int64(cfg.HSTSMinMaxAge.Std().Seconds()), requirePreload: cfg.RequirePreload}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/big"
 	"net"
 	"net/http"
@@ -108,25 +107,19 @@ func ProbeHTTP(ctx context.Context, m config.Monitor, env Env, logger *slog.Logg
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{
-		Monitor: m.Name,
-		Type:    m.Type,
-		Start:   start,
-		Details: map[string]string{},
-		Labels:  maps.Clone(m.Labels),
-	}
-	fail := func(id, title, evidence, remediation string) Result {
+	res := startResult(m, env)
+	start := res.Start
+	// unhealthy finishes the run as failed with finding FindingHTTPUnhealthy.
+	unhealthy := func(title, evidence, remediation string) Result {
 		res.Success = false
 		res.Duration = env.now().Sub(start)
-		res.Findings = []event.Finding{newFinding(m.Name, res.Target, id, event.SeverityHigh, title, evidence, remediation)}
+		res.Findings = []event.Finding{newFinding(m.Name, res.Target, FindingHTTPUnhealthy, event.SeverityHigh, title, evidence, remediation)}
 		return res
 	}
 
 	cfg := m.HTTP
 	if cfg == nil || cfg.URL == "" {
-		res.Details["error"] = "missing http.url"
-		return fail(FindingConfig, m.Name+": http monitor has no url", "missing http.url",
+		return configFailure(res, m, env, "http monitor has no url", "missing http.url",
 			"Set url in the monitor's configuration.")
 	}
 	u, err := url.Parse(cfg.URL)
@@ -135,10 +128,8 @@ func ProbeHTTP(ctx context.Context, m config.Monitor, env Env, logger *slog.Logg
 	}
 	if err != nil {
 		// url.Parse errors quote the input, which may carry credentials.
-		msg := "invalid url: want an absolute http or https URL"
-		res.Details["error"] = msg
-		return fail(FindingConfig, m.Name+": http monitor has an invalid url", msg,
-			"Fix url in the monitor's configuration.")
+		return configFailure(res, m, env, "http monitor has an invalid url",
+			"invalid url: want an absolute http or https URL", "Fix url in the monitor's configuration.")
 	}
 	res.Target = u.Redacted()
 	method := cfg.Method
@@ -181,9 +172,7 @@ func ProbeHTTP(ctx context.Context, m config.Monitor, env Env, logger *slog.Logg
 
 	req, err := retryablehttp.NewRequestWithContext(ctx, method, cfg.URL, nil)
 	if err != nil {
-		msg := "build request: " + errorText(err)
-		res.Details["error"] = msg
-		return fail(FindingConfig, m.Name+": cannot build the http request", msg,
+		return configFailure(res, m, env, "cannot build the http request", "build request: "+errorText(err),
 			"Fix method and url in the monitor's configuration.")
 	}
 	for k, v := range cfg.Headers {
@@ -209,8 +198,7 @@ func ProbeHTTP(ctx context.Context, m config.Monitor, env Env, logger *slog.Logg
 	if len(p.attempts) == 0 {
 		msg := errorText(doErr)
 		res.Details["error"] = msg
-		return fail(FindingHTTPUnhealthy,
-			fmt.Sprintf("%s: %s %s failed: %s", m.Name, method, res.Target, msg),
+		return unhealthy(fmt.Sprintf("%s: %s %s failed: %s", m.Name, method, res.Target, msg),
 			"attempts=0 error="+msg, p.remediation(nil))
 	}
 
@@ -252,7 +240,7 @@ func ProbeHTTP(ctx context.Context, m config.Monitor, env Env, logger *slog.Logg
 		title = fmt.Sprintf("%s: %s %s failed: %s", m.Name, method, res.Target, why)
 	}
 	logger.Debug("http check failed", "attempts", res.Attempts, "error", why)
-	return fail(FindingHTTPUnhealthy, title, evidence, p.remediation(final))
+	return unhealthy(title, evidence, p.remediation(final))
 }
 
 // checkRedirect follows same-host redirects, up to maxRedirects, and stops

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/config"
@@ -168,11 +169,69 @@ func startResult(m config.Monitor, env Env) Result {
 // misconfiguredResult finishes res as a failed run whose monitor
 // configuration cannot be used (finding FindingConfig), explaining msg.
 func misconfiguredResult(res Result, m config.Monitor, env Env, msg string) Result {
-	res.Details["error"] = msg
-	res.Duration = env.now().Sub(res.Start)
-	res.Findings = []event.Finding{newFinding(m.Name, res.Target, FindingConfig, event.SeverityHigh,
-		m.Name+": "+m.Type+" monitor is misconfigured", msg, "Fix the monitor's configuration (see configs/example.yaml).")}
-	return res
+	return configFailure(res, m, env, m.Type+" monitor is misconfigured", msg,
+		"Fix the monitor's configuration (see configs/example.yaml).")
+}
+
+// configFailure finishes res as a failed run whose monitor configuration
+// cannot be used (see setConfigFailure).
+func configFailure(res Result, m config.Monitor, env Env, what, msg, remediation string) Result {
+	res.setConfigFailure(m, what, msg, remediation)
+	return res.finish(env)
+}
+
+// setConfigFailure records that the configuration of monitor m cannot be
+// used: the run's one finding, FindingConfig (high), is titled
+// "<monitor>: <what>" with msg as evidence (and as Details["error"]) and
+// remediation, the fix.
+func (r *Result) setConfigFailure(m config.Monitor, what, msg, remediation string) {
+	r.Details["error"] = msg
+	r.Findings = []event.Finding{newFinding(m.Name, r.Target, FindingConfig, event.SeverityHigh,
+		m.Name+": "+what, msg, remediation)}
+}
+
+// finish ends the run now: it sets Duration, and Success from whether
+// there are findings.
+func (r Result) finish(env Env) Result {
+	r.Duration = env.now().Sub(r.Start)
+	r.Success = len(r.Findings) == 0
+	return r
+}
+
+// targetReport is what a probe found on one of its monitor's targets.
+type targetReport struct {
+	findings     []event.Finding
+	details      map[string]string
+	inconclusive bool
+}
+
+// probeTargets runs probe on every target concurrently and returns the
+// reports in the order of targets.
+func probeTargets[T any](targets []T, probe func(T) targetReport) []targetReport {
+	reports := make([]targetReport, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		wg.Go(func() { reports[i] = probe(t) })
+	}
+	wg.Wait()
+	return reports
+}
+
+// addReports adds the findings, details and inconclusiveness of reports to
+// r. When there are several reports, the details of report i are keyed
+// prefix(i)+key so that they stay apart.
+func (r *Result) addReports(reports []targetReport, prefix func(i int) string) {
+	for i, rep := range reports {
+		r.Findings = append(r.Findings, rep.findings...)
+		r.Inconclusive = r.Inconclusive || rep.inconclusive
+		p := ""
+		if len(reports) > 1 {
+			p = prefix(i)
+		}
+		for k, v := range rep.details {
+			r.Details[p+k] = v
+		}
+	}
 }
 
 // newFinding builds a finding whose fingerprint is stable for monitor,

@@ -3,6 +3,7 @@ package monitors
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -131,5 +132,86 @@ func TestProbersMatchConfigTypes(t *testing.T) {
 	slices.Sort(probes)
 	if types := config.MonitorTypes(); !slices.Equal(probes, types) {
 		t.Errorf("probers %v, config types %v", probes, types)
+	}
+}
+
+// A monitor whose type-specific section is missing fails every run the
+// same way, whatever its type: one high FindingConfig finding that names
+// the monitor, explains itself in Details["error"] too, is not conclusive,
+// and leaves the monitor's own labels alone. No probe touches the network
+// for it.
+func TestMissingSectionIsMisconfigured(t *testing.T) {
+	start := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	for typ, probe := range Probers() {
+		t.Run(typ, func(t *testing.T) {
+			var ticks time.Duration
+			env := Env{Clock: func() time.Time { ticks += time.Second; return start.Add(ticks) }}
+			m := config.Monitor{Name: "shop-" + typ, Type: typ, Labels: map[string]string{"team": "payments"}}
+			r := probe(t.Context(), m, env, nil)
+
+			if r.Monitor != m.Name || r.Type != typ || !r.Start.Equal(start.Add(time.Second)) {
+				t.Errorf("monitor %q type %q start %v, want %q %q %v", r.Monitor, r.Type, r.Start, m.Name, typ, start.Add(time.Second))
+			}
+			if r.Success || r.Duration <= 0 || r.Conclusive() || r.Attempts != 0 {
+				t.Errorf("success %v, duration %v, conclusive %v, attempts %d; want a failed, timed, inconclusive run without attempts",
+					r.Success, r.Duration, r.Conclusive(), r.Attempts)
+			}
+			if len(r.Findings) != 1 {
+				t.Fatalf("findings %+v, want one", r.Findings)
+			}
+			f := r.Findings[0]
+			if f.ID != FindingConfig || f.Severity != event.SeverityHigh {
+				t.Errorf("finding %s %s, want %s high", f.ID, f.Severity, FindingConfig)
+			}
+			if !regexp.MustCompile(`^shop-` + typ + `: ` + typ + ` monitor `).MatchString(f.Title) {
+				t.Errorf("title %q does not name the monitor and its type", f.Title)
+			}
+			if f.Evidence == "" || f.Evidence != r.Details["error"] || f.Remediation == "" {
+				t.Errorf("evidence %q, Details[error] %q, remediation %q: want the same explanation twice and a fix",
+					f.Evidence, r.Details["error"], f.Remediation)
+			}
+			if f.Fingerprint != event.Fingerprint(m.Name, "", FindingConfig) {
+				t.Errorf("fingerprint %s is not stable for monitor and finding", f.Fingerprint)
+			}
+			r.Labels["team"] = "changed"
+			if m.Labels["team"] != "payments" {
+				t.Error("the result shares its labels map with the configuration")
+			}
+		})
+	}
+}
+
+func TestAddReports(t *testing.T) {
+	reports := []targetReport{
+		{findings: []event.Finding{{ID: "a"}}, details: map[string]string{"grade": "A"}},
+		{findings: []event.Finding{{ID: "b"}, {ID: "c"}}, details: map[string]string{"grade": "F"}, inconclusive: true},
+	}
+	var r Result
+	r.Details = map[string]string{}
+	r.addReports(reports, func(i int) string { return []string{"one/", "two/"}[i] })
+	if ids := []string{r.Findings[0].ID, r.Findings[1].ID, r.Findings[2].ID}; !slices.Equal(ids, []string{"a", "b", "c"}) || !r.Inconclusive {
+		t.Errorf("findings %v inconclusive %v, want a b c in order and inconclusive", ids, r.Inconclusive)
+	}
+	if r.Details["one/grade"] != "A" || r.Details["two/grade"] != "F" || len(r.Details) != 2 {
+		t.Errorf("details %v, want each report's keys under its prefix", r.Details)
+	}
+
+	// A single report keeps its keys as they are.
+	single := Result{Details: map[string]string{}}
+	single.addReports(reports[:1], func(int) string { return "one/" })
+	if single.Details["grade"] != "A" || len(single.Details) != 1 || single.Inconclusive {
+		t.Errorf("single report: details %v inconclusive %v", single.Details, single.Inconclusive)
+	}
+}
+
+func TestProbeTargetsKeepsOrder(t *testing.T) {
+	targets := []int{5, 1, 4, 2, 3}
+	reports := probeTargets(targets, func(n int) targetReport {
+		return targetReport{details: map[string]string{"n": strconv.Itoa(n)}}
+	})
+	for i, rep := range reports {
+		if rep.details["n"] != strconv.Itoa(targets[i]) {
+			t.Errorf("report %d is for %s, want %d", i, rep.details["n"], targets[i])
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/secopsd/secopsd/internal/config"
+	"github.com/secopsd/secopsd/internal/event"
 )
 
 // pgCloseTimeout bounds closing a connection after the run, whose own
@@ -72,6 +73,41 @@ func pgOpen(ctx context.Context, dsn config.Secret) (*pgConn, string, error) {
 		return nil, target, errors.New(pgScrub(pgErrorText(err), secrets))
 	}
 	return &pgConn{conn: conn, target: target, secrets: secrets}, target, nil
+}
+
+// Remediations shared by the postgres monitors' findings.
+const (
+	pgUnreachableRemediation = "Check that the database is up and reachable from secopsd, and the dsn's host, port, " +
+		"database, user, password and sslmode."
+	pgAuditFailedRemediation = "Check the monitor role's privileges (it needs to read the system catalogs) and the database's logs."
+)
+
+// pgConnect opens the audit connection of a run of postgres monitor m and
+// sets res's target and attempts. When the database cannot be reached it
+// records finding id (high), "<monitor>: cannot connect to the database to
+// <purpose>", and returns nil.
+func pgConnect(ctx context.Context, m config.Monitor, dsn config.Secret, res *Result, id, purpose string) *pgConn {
+	c, target, err := pgOpen(ctx, dsn)
+	res.Target, res.Attempts = target, 1
+	if err != nil {
+		msg := err.Error()
+		res.Details["error"] = msg
+		res.Findings = []event.Finding{newFinding(m.Name, target, id, event.SeverityHigh,
+			m.Name+": cannot connect to the database to "+purpose, msg, pgUnreachableRemediation)}
+		return nil
+	}
+	return c
+}
+
+// auditFailed records on res that an audit query of monitor m failed with
+// err: the run is inconclusive, with finding id (high), "<monitor>: the
+// <what> audit query failed".
+func (c *pgConn) auditFailed(m config.Monitor, res *Result, err error, id, what string) {
+	msg := c.errText(err)
+	res.Details["error"] = msg
+	res.Inconclusive = true
+	res.Findings = append(res.Findings, newFinding(m.Name, c.target, id, event.SeverityHigh,
+		m.Name+": the "+what+" audit query failed", msg, pgAuditFailedRemediation))
 }
 
 // close closes the connection, even after the run's context is done.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,37 +141,25 @@ func ProbePostgresCascade(ctx context.Context, m config.Monitor, env Env, logger
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("monitor", m.Name)
-	start := env.now()
-	res = Result{Monitor: m.Name, Type: m.Type, Start: start, Details: map[string]string{}, Labels: maps.Clone(m.Labels)}
+	res = startResult(m, env)
 	// Every return path ends here, so Success always matches the findings.
-	defer func() {
-		res.Duration = env.now().Sub(start)
-		res.Success = len(res.Findings) == 0
-	}()
+	defer func() { res = res.finish(env) }()
 	cfg := m.PostgresCascade
 	if cfg == nil || cfg.DSN == "" || cfg.TenantColumn == "" || cfg.AccountsTable == "" {
-		res.Details["error"] = "missing postgres_cascade dsn, tenant_column or accounts_table"
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": postgres_cascade monitor is not configured", res.Details["error"],
-			"Set dsn, tenant_column and accounts_table in the monitor's configuration.")}
+		res.setConfigFailure(m, "postgres_cascade monitor is not configured",
+			"missing postgres_cascade dsn, tenant_column or accounts_table",
+			"Set dsn, tenant_column and accounts_table in the monitor's configuration.")
 		return res
 	}
-	c, target, err := pgOpen(ctx, cfg.DSN)
-	res.Target, res.Attempts = target, 1
-	if err != nil {
-		msg := err.Error()
-		res.Details["error"] = msg
-		res.Findings = []event.Finding{newFinding(m.Name, target, FindingPGCascadeUnreachable, event.SeverityHigh,
-			m.Name+": cannot connect to the database to check delete cascades", msg,
-			"Check that the database is up and reachable from secopsd, and the dsn's host, port, "+
-				"database, user, password and sslmode.")}
+	c := pgConnect(ctx, m, cfg.DSN, &res, FindingPGCascadeUnreachable, "check delete cascades")
+	if c == nil {
 		return res
 	}
 	defer c.close(ctx)
 	add := func(object, id string, sev event.Severity, title, evidence, remediation string) {
-		t := target
+		t := c.target
 		if object != "" {
-			t = pgObject(target, object)
+			t = pgObject(c.target, object)
 		}
 		res.Findings = append(res.Findings, newFinding(m.Name, t, id, sev, m.Name+": "+title, evidence, remediation))
 	}
@@ -183,11 +170,7 @@ func ProbePostgresCascade(ctx context.Context, m config.Monitor, env Env, logger
 		cfg = &withDefault
 	}
 	if err := pgCascadeAudit(ctx, c, cfg, &res, add); err != nil {
-		msg := c.errText(err)
-		res.Details["error"] = msg
-		res.Inconclusive = true
-		add("", FindingPGCascadeAuditFailed, event.SeverityHigh, "the delete-cascade audit query failed", msg,
-			"Check the monitor role's privileges (it needs to read the system catalogs) and the database's logs.")
+		c.auditFailed(m, &res, err, FindingPGCascadeAuditFailed, "delete-cascade")
 	}
 	logger.Debug("postgres_cascade audit done", "tables", res.Details["tables"], "findings", len(res.Findings))
 	return res

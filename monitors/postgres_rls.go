@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,29 +307,17 @@ func ProbePostgresRLS(ctx context.Context, m config.Monitor, env Env, logger *sl
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res = Result{Monitor: m.Name, Type: m.Type, Start: start, Details: map[string]string{}, Labels: maps.Clone(m.Labels)}
+	res = startResult(m, env)
 	// Every return path ends here, so Success always matches the findings.
-	defer func() {
-		res.Duration = env.now().Sub(start)
-		res.Success = len(res.Findings) == 0
-	}()
+	defer func() { res = res.finish(env) }()
 	cfg := m.PostgresRLS
 	if cfg == nil || cfg.DSN == "" {
-		res.Details["error"] = "missing postgres_rls dsn"
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": postgres_rls monitor has no dsn", "missing dsn", "Set dsn in the monitor's configuration.")}
+		res.setConfigFailure(m, "postgres_rls monitor has no dsn", "missing postgres_rls dsn",
+			"Set dsn in the monitor's configuration.")
 		return res
 	}
-	c, target, err := pgOpen(ctx, cfg.DSN)
-	res.Target, res.Attempts = target, 1
-	if err != nil {
-		msg := err.Error()
-		res.Details["error"] = msg
-		res.Findings = []event.Finding{newFinding(m.Name, target, FindingPGRLSUnreachable, event.SeverityHigh,
-			m.Name+": cannot connect to the database to audit row-level security", msg,
-			"Check that the database is up and reachable from secopsd, and the dsn's host, port, "+
-				"database, user, password and sslmode.")}
+	c := pgConnect(ctx, m, cfg.DSN, &res, FindingPGRLSUnreachable, "audit row-level security")
+	if c == nil {
 		return res
 	}
 	defer c.close(ctx)
@@ -340,15 +327,11 @@ func ProbePostgresRLS(ctx context.Context, m config.Monitor, env Env, logger *sl
 		withDefault.Schemas = []string{config.DefaultPostgresSchema}
 		cfg = &withDefault
 	}
-	r := &rlsRun{m: m, cfg: cfg, c: c, target: target, res: &res, logger: logger.With("monitor", m.Name),
+	r := &rlsRun{m: m, cfg: cfg, c: c, target: c.target, res: &res, logger: logger.With("monitor", m.Name),
 		skip: newPGExclusion(cfg.ExcludeTables)}
 	tables, err := r.catalog(ctx)
 	if err != nil {
-		msg := c.errText(err)
-		res.Details["error"] = msg
-		res.Inconclusive = true
-		r.add("", FindingPGRLSAuditFailed, event.SeverityHigh, "the row-level security audit query failed", msg,
-			"Check the monitor role's privileges (it needs to read the system catalogs) and the database's logs.")
+		c.auditFailed(m, &res, err, FindingPGRLSAuditFailed, "row-level security")
 		return res
 	}
 	if iso := cfg.Isolation; iso != nil {

@@ -61,13 +61,7 @@ func ProbeRateLimit(ctx context.Context, m config.Monitor, env Env, logger *slog
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{Monitor: m.Name, Type: m.Type, Start: start, Details: map[string]string{}, Labels: maps.Clone(m.Labels)}
-	finish := func() Result {
-		res.Duration = env.now().Sub(start)
-		res.Success = len(res.Findings) == 0
-		return res
-	}
+	res := startResult(m, env)
 	add := func(id string, sev event.Severity, title, evidence, remediation string) {
 		res.Findings = append(res.Findings, newFinding(m.Name, res.Target, id, sev, m.Name+": "+title, evidence, remediation))
 	}
@@ -78,14 +72,9 @@ func ProbeRateLimit(ctx context.Context, m config.Monitor, env Env, logger *slog
 	}
 	switch {
 	case u == nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		res.Details["error"] = "invalid or missing url: want an absolute http or https URL"
+		return misconfiguredResult(res, m, env, "invalid or missing url: want an absolute http or https URL")
 	case cfg.MaxRequests < 1 || cfg.MaxRequests > config.MaxRateLimitRequests:
-		res.Details["error"] = fmt.Sprintf("max_requests must be between 1 and %d", config.MaxRateLimitRequests)
-	}
-	if msg := res.Details["error"]; msg != "" {
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": ratelimit monitor is misconfigured", msg, "Fix the monitor's configuration.")}
-		return finish()
+		return misconfiguredResult(res, m, env, fmt.Sprintf("max_requests must be between 1 and %d", config.MaxRateLimitRequests))
 	}
 	res.Target = u.Redacted()
 	method := cfg.Method
@@ -169,7 +158,7 @@ func ProbeRateLimit(ctx context.Context, m config.Monitor, env Env, logger *slog
 		rlJudgeHints(b.limited, burst, b.first429, res.Details, add)
 	}
 	logger.Debug("ratelimit burst done", "requests", b.issued, "first_429", b.first429, "statuses", hist)
-	return finish()
+	return res.finish(env)
 }
 
 // rlRemediation is the remediation of a missing or late rate limit.

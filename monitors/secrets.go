@@ -43,22 +43,12 @@ func ProbeSecrets(ctx context.Context, m config.Monitor, env Env, logger *slog.L
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{
-		Monitor: m.Name,
-		Type:    m.Type,
-		Start:   start,
-		Details: map[string]string{},
-		Labels:  maps.Clone(m.Labels),
-	}
+	res := startResult(m, env)
+	start := res.Start
 	cfg := m.Secrets
 	if cfg == nil || len(cfg.URLs) == 0 {
-		res.Details["error"] = "missing secrets.urls"
-		res.Duration = env.now().Sub(start)
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": secrets monitor has no urls", "missing secrets.urls",
-			"Set urls in the monitor's configuration.")}
-		return res
+		return configFailure(res, m, env, "secrets monitor has no urls", "missing secrets.urls",
+			"Set urls in the monitor's configuration.")
 	}
 
 	run := &secretsRun{m: m, cfg: cfg, logger: logger}

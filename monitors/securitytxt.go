@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/config"
@@ -83,13 +82,6 @@ type stxtRun struct {
 	env Env
 }
 
-// stxtSiteReport is what the check of one site found.
-type stxtSiteReport struct {
-	findings     []event.Finding
-	details      map[string]string
-	inconclusive bool
-}
-
 // ProbeSecurityTxt checks the RFC 9116 security.txt of each configured
 // site: fetched from /.well-known/security.txt over HTTPS, status 200,
 // text/plain; charset=utf-8, and a file that parses with a usable
@@ -118,23 +110,8 @@ func ProbeSecurityTxt(ctx context.Context, m config.Monitor, env Env, logger *sl
 	res.Target = strings.Join(sites, ",")
 
 	run := &stxtRun{m: m, cfg: cfg, env: env}
-	reports := make([]stxtSiteReport, len(sites))
-	var wg sync.WaitGroup
-	for i, wk := range sites {
-		wg.Go(func() { reports[i] = run.check(ctx, wk) })
-	}
-	wg.Wait()
-	for i, r := range reports {
-		res.Findings = append(res.Findings, r.findings...)
-		res.Inconclusive = res.Inconclusive || r.inconclusive
-		prefix := ""
-		if len(sites) > 1 {
-			prefix = strings.TrimSuffix(sites[i], config.SecurityTxtPath) + "/"
-		}
-		for k, v := range r.details {
-			res.Details[prefix+k] = v
-		}
-	}
+	reports := probeTargets(sites, func(wk string) targetReport { return run.check(ctx, wk) })
+	res.addReports(reports, func(i int) string { return strings.TrimSuffix(sites[i], config.SecurityTxtPath) + "/" })
 	res.Success = len(res.Findings) == 0
 	res.Duration = env.now().Sub(start)
 	if !res.Success {
@@ -144,8 +121,8 @@ func ProbeSecurityTxt(ctx context.Context, m config.Monitor, env Env, logger *sl
 }
 
 // check fetches and checks the security.txt at wk.
-func (r *stxtRun) check(ctx context.Context, wk string) stxtSiteReport {
-	rep := stxtSiteReport{details: map[string]string{}}
+func (r *stxtRun) check(ctx context.Context, wk string) targetReport {
+	rep := targetReport{details: map[string]string{}}
 	host := wk
 	if u, err := url.Parse(wk); err == nil {
 		host = u.Host
@@ -265,7 +242,7 @@ func (r *stxtRun) checkContentType(ct, host string, add func(string, event.Sever
 
 // report turns a checked file into details and findings. fetched and
 // final are the URL requested and the URL after same-host redirects.
-func (r *stxtRun) report(rep *stxtSiteReport, sr stxtReport, fetched, final, host string, now time.Time, add func(string, event.Severity, string, string, string)) {
+func (r *stxtRun) report(rep *targetReport, sr stxtReport, fetched, final, host string, now time.Time, add func(string, event.Severity, string, string, string)) {
 	d := rep.details
 	d["signed"] = strconv.FormatBool(sr.File.Signed)
 	d["fields"] = strconv.Itoa(len(sr.File.Fields))

@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/config"
@@ -157,13 +156,6 @@ type tlsRun struct {
 	logger     *slog.Logger
 }
 
-// tlsReport is what the probe of one target found.
-type tlsReport struct {
-	findings     []event.Finding
-	details      map[string]string
-	inconclusive bool
-}
-
 // ProbeTLS checks the TLS endpoints of a tls monitor: certificate chain
 // and host name, expiry of every certificate of the chain, key size and
 // signature algorithm, the negotiated version against min_version, and
@@ -204,23 +196,8 @@ func ProbeTLS(ctx context.Context, m config.Monitor, env Env, logger *slog.Logge
 	}
 
 	run := &tlsRun{m: m, cfg: cfg, env: env, roots: roots, minVersion: minVersion, logger: logger}
-	reports := make([]tlsReport, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Go(func() { reports[i] = run.probe(ctx, t) })
-	}
-	wg.Wait()
-
-	for i, r := range reports {
-		res.Findings = append(res.Findings, r.findings...)
-		res.Inconclusive = res.Inconclusive || r.inconclusive
-		for k, v := range r.details {
-			if len(targets) > 1 {
-				k = targets[i].name + "/" + k
-			}
-			res.Details[k] = v
-		}
-	}
+	reports := probeTargets(targets, func(t tlsTarget) targetReport { return run.probe(ctx, t) })
+	res.addReports(reports, func(i int) string { return targets[i].name + "/" })
 	res.Details["targets"] = strconv.Itoa(len(targets))
 	res.Success = len(res.Findings) == 0
 	res.Duration = env.now().Sub(start)
@@ -321,8 +298,8 @@ func (r *tlsRun) handshake(ctx context.Context, t tlsTarget, minV, maxV uint16, 
 }
 
 // probe checks one target.
-func (r *tlsRun) probe(ctx context.Context, t tlsTarget) tlsReport {
-	rep := tlsReport{details: map[string]string{}}
+func (r *tlsRun) probe(ctx context.Context, t tlsTarget) targetReport {
+	rep := targetReport{details: map[string]string{}}
 	add := func(id string, sev event.Severity, title, evidence, remediation string) {
 		rep.findings = append(rep.findings, newFinding(r.m.Name, t.name, id, sev, title, evidence, remediation))
 	}
@@ -456,7 +433,7 @@ func (r *tlsRun) checkPresented(certs []*x509.Certificate, t tlsTarget, add func
 }
 
 // checkLegacy probes each TLS version older than min_version.
-func (r *tlsRun) checkLegacy(ctx context.Context, t tlsTarget, rep *tlsReport, add func(string, event.Severity, string, string, string)) {
+func (r *tlsRun) checkLegacy(ctx context.Context, t tlsTarget, rep *targetReport, add func(string, event.Severity, string, string, string)) {
 	var accepted []string
 	sev := event.SeverityUnknown
 	for _, v := range []uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12} {
@@ -495,7 +472,7 @@ func (r *tlsRun) checkLegacy(ctx context.Context, t tlsTarget, rep *tlsReport, a
 // intermediate profile the server accepts, one class at a time: offer the
 // whole class, note the suite chosen, offer the rest, until the server
 // refuses.
-func (r *tlsRun) checkSuites(ctx context.Context, t tlsTarget, rep *tlsReport, add func(string, event.Severity, string, string, string)) {
+func (r *tlsRun) checkSuites(ctx context.Context, t tlsTarget, rep *targetReport, add func(string, event.Severity, string, string, string)) {
 	insecure, weak := tlsSuiteClasses()
 	classes := []struct {
 		id     string

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"maps"
 	"mime"
 	"net"
 	"net/http"
@@ -83,24 +82,15 @@ func ProbeUI(ctx context.Context, m config.Monitor, env Env, logger *slog.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	start := env.now()
-	res := Result{Monitor: m.Name, Type: m.Type, Start: start, Details: map[string]string{}, Labels: maps.Clone(m.Labels)}
-	finish := func() Result {
-		res.Duration = env.now().Sub(start)
-		res.Success = len(res.Findings) == 0
-		return res
-	}
+	res := startResult(m, env)
 	cfg := m.UI
 	var page *url.URL
 	if cfg != nil {
 		page, _ = url.Parse(cfg.URL)
 	}
 	if page == nil || (page.Scheme != "http" && page.Scheme != "https") || page.Host == "" {
-		msg := "invalid or missing url: want an absolute http or https URL"
-		res.Details["error"] = msg
-		res.Findings = []event.Finding{newFinding(m.Name, "", FindingConfig, event.SeverityHigh,
-			m.Name+": ui monitor has no usable url", msg, "Fix url in the monitor's configuration.")}
-		return finish()
+		return configFailure(res, m, env, "ui monitor has no usable url",
+			"invalid or missing url: want an absolute http or https URL", "Fix url in the monitor's configuration.")
 	}
 	res.Target = page.Redacted()
 	add := func(id string, sev event.Severity, title, evidence, remediation string) {
@@ -112,13 +102,13 @@ func ProbeUI(ctx context.Context, m config.Monitor, env Env, logger *slog.Logger
 	if err != nil {
 		if ctx.Err() != nil {
 			res.Findings = append(res.Findings, webStopped(m.Name, res.Target, ctx.Err(), "before the page answered"))
-			return finish()
+			return res.finish(env)
 		}
 		msg := errorText(err)
 		res.Details["error"] = msg
 		add(FindingUIPageBroken, event.SeverityHigh, fmt.Sprintf("%s cannot be loaded: %s", res.Target, msg),
 			"GET "+res.Target+": error="+msg, "Check that the site is up and reachable from secopsd (DNS, TLS, firewall).")
-		return finish()
+		return res.finish(env)
 	}
 	ctype := resp.Header.Get("Content-Type")
 	res.Details["status_code"] = strconv.Itoa(resp.Status)
@@ -139,15 +129,15 @@ func ProbeUI(ctx context.Context, m config.Monitor, env Env, logger *slog.Logger
 		add(FindingUIPageBroken, event.SeverityHigh, fmt.Sprintf("%s redirects to another host (%s)", res.Target, loc),
 			evidence+" location="+loc,
 			"The page redirects off its host, which the monitor never follows: point url at the final page, or check for a hijacked redirect.")
-		return finish()
+		return res.finish(env)
 	case resp.Status != http.StatusOK:
 		add(FindingUIPageBroken, event.SeverityHigh, fmt.Sprintf("%s answers %d", res.Target, resp.Status), evidence,
 			"The page does not load: check the web server or CDN, the latest deploy and the origin's health.")
-		return finish()
+		return res.finish(env)
 	case essence != "text/html" && essence != "application/xhtml+xml":
 		add(FindingUIPageBroken, event.SeverityHigh, fmt.Sprintf("%s is served as %q, not HTML", res.Target, ctype), evidence,
 			"The page must be served as text/html: check the route (an API or error handler may answer it) and the server's MIME types.")
-		return finish()
+		return res.finish(env)
 	}
 
 	for _, mk := range cfg.ExpectMarkers {
@@ -193,7 +183,7 @@ func ProbeUI(ctx context.Context, m config.Monitor, env Env, logger *slog.Logger
 	}
 	if !cfg.CheckAssets {
 		res.Details["assets_checked"] = "0 (check_assets is off)"
-		return finish()
+		return res.finish(env)
 	}
 	toFetch := same
 	if len(toFetch) > cfg.MaxAssets {
@@ -229,7 +219,7 @@ func ProbeUI(ctx context.Context, m config.Monitor, env Env, logger *slog.Logger
 			fmt.Sprintf("after %d of %d assets", checked, len(toFetch))))
 	}
 	logger.Debug("ui check done", "assets", len(assets), "checked", checked, "findings", len(res.Findings))
-	return finish()
+	return res.finish(env)
 }
 
 // uiFetchAssets fetches assets, a few at a time, and judges each.

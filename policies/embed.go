@@ -1,6 +1,7 @@
-// Package policies holds secopsd's default Rego policies (classification
-// and incident tiers) and their tests, compiled into the binary and used
-// when the configuration names no policy directory.
+// Package policies holds secopsd's default Rego policies (classification,
+// incident tiers and the guardrail of automated remediation) and their
+// tests, compiled into the binary and used when the configuration names no
+// policy directory.
 package policies
 
 import "embed"

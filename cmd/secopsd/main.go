@@ -42,12 +42,20 @@ Usage:
   secopsd check [NAME...] [--json]              run monitors once; exit 1 if any fails
   secopsd incidents list [--status S] [--json]  list incidents
   secopsd incidents show ID [--json]            one incident with its timeline
+  secopsd incidents ack|resolve|reopen ID [--comment C] [--actor A] [--json]
+                                                act on an incident (a timeline entry naming the actor)
+  secopsd incidents note ID TEXT [--actor A]    add a note to its timeline (secrets are redacted)
+  secopsd silence add [--monitor M] [--category C] (--duration D | --until T) --comment C
+                                                silence notifications and automation for a while
+  secopsd silence list [--all] [--json]         silences and maintenance windows
+  secopsd silence expire ID                     end a silence now
   secopsd timeline verify                       verify every incident's hash chain
   secopsd events list [--since T] [--until T] [--severity S] [--source S] [--kind K] [--limit N] [--json]
                                                 stored events, newest first
   secopsd events tail [--follow-interval D] [--since T] [filters] [--json]
                                                 print new events as they arrive (until Ctrl-C)
   secopsd migrate                               apply store migrations
+  secopsd purge [--dry-run] [--json]            purge data past its retention now (recorded)
   secopsd policy test [DIR]                     run the Rego unit tests (*_test.rego)
   secopsd config validate                       check the configuration
   secopsd apikey create --role R [--expires 90d] [--name N] [--signed] [--json]
@@ -56,6 +64,11 @@ Usage:
   secopsd apikey revoke ID                      revoke an API key
   secopsd api [--method M] [--data FILE] PATH   call the API with $SECOPSD_API_KEY, signed with
                                                 $SECOPSD_SIGNING_SECRET when set
+  secopsd approvals [--json]                    approval requests waiting for a human
+  secopsd approve ID [--comment C]              approve a waiting playbook step
+  secopsd deny ID [--comment C]                 deny it (the step is skipped)
+  secopsd run-playbook ID [--playbook P] [--dry-run]
+                                                run a fix attempt now (hard bounds apply)
   secopsd version                               print the version
 
 Every command takes --config FILE (default configs/secopsd.yaml).
@@ -94,17 +107,21 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdCheck(ctx, rest, stdout, stderr)
 	case "incidents":
 		if len(rest) == 0 {
-			return &exitError{code: 2, msg: "incidents: want a subcommand: list or show"}
+			return &exitError{code: 2, msg: "incidents: want a subcommand: list, show, ack, resolve, reopen or note"}
 		}
 		switch rest[0] {
 		case "list":
 			return cmdIncidentsList(ctx, rest[1:], stdout, stderr)
 		case "show":
 			return cmdIncidentsShow(ctx, rest[1:], stdout, stderr)
+		case "ack", "resolve", "reopen", "note":
+			return cmdIncidentAction(ctx, rest[0], rest[1:], stdout, stderr)
 		}
-		return &exitError{code: 2, msg: fmt.Sprintf("incidents: unknown subcommand %q (want list or show)", rest[0])}
+		return &exitError{code: 2, msg: fmt.Sprintf("incidents: unknown subcommand %q (want list, show, ack, resolve, reopen or note)", rest[0])}
 	case "events":
 		return cmdEvents(ctx, rest, stdout, stderr)
+	case "silence":
+		return cmdSilence(ctx, rest, stdout, stderr)
 	case "timeline":
 		if len(rest) == 0 || rest[0] != "verify" {
 			return &exitError{code: 2, msg: "timeline: want the subcommand verify"}
@@ -112,6 +129,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdTimelineVerify(ctx, rest[1:], stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr)
+	case "purge":
+		return cmdPurge(ctx, rest, stdout, stderr)
 	case "policy":
 		if len(rest) == 0 || rest[0] != "test" {
 			return &exitError{code: 2, msg: "policy: want the subcommand test"}
@@ -126,6 +145,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdAPIKey(ctx, rest, stdout, stderr)
 	case "api":
 		return cmdAPI(ctx, rest, stdout, stderr)
+	case "approvals":
+		return cmdApprovals(ctx, rest, stdout, stderr)
+	case "approve":
+		return cmdDecide(ctx, true, rest, stdout, stderr)
+	case "deny":
+		return cmdDecide(ctx, false, rest, stdout, stderr)
+	case "run-playbook":
+		return cmdRunPlaybook(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "secopsd %s\n", version)
 		return nil

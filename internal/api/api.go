@@ -43,6 +43,16 @@ type Options struct {
 	Ingest EventIngester
 	// Events serves GET /api/v1/events (role viewer); nil disables it.
 	Events EventReader
+	// Actions serves POST /api/v1/incidents/{id}/ack, /resolve, /reopen
+	// and /notes (role admin); nil disables them (incident_actions.go).
+	Actions IncidentActions
+	// Silences serves GET /api/v1/silences (viewer), POST
+	// /api/v1/silences and POST /api/v1/silences/{id}/expire (admin);
+	// nil disables them.
+	Silences SilenceManager
+	// Remediation serves the approval and playbook-run routes; nil
+	// disables them.
+	Remediation Remediation
 }
 
 func (o *Options) validate() error {
@@ -89,6 +99,8 @@ func NewHandler(opts Options) (http.Handler, error) {
 	if opts.Events != nil {
 		mux.Handle("GET /api/v1/events", opts.protect(auth.RoleViewer, h.listEvents))
 	}
+	h.routeRemediation(mux)
+	h.routeActions(mux)
 	mux.Handle("/api/", opts.protect(auth.RoleViewer, noRoute))
 	mux.HandleFunc("/", noRoute)
 	return SecurityHeaders(mux), nil

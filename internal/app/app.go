@@ -19,8 +19,10 @@ import (
 	"github.com/secopsd/secopsd/internal/api"
 	"github.com/secopsd/secopsd/internal/auth"
 	"github.com/secopsd/secopsd/internal/config"
+	"github.com/secopsd/secopsd/internal/forward"
 	"github.com/secopsd/secopsd/internal/incident"
 	"github.com/secopsd/secopsd/internal/notify"
+	"github.com/secopsd/secopsd/internal/retention"
 	"github.com/secopsd/secopsd/internal/siem"
 	"github.com/secopsd/secopsd/internal/store"
 	"github.com/secopsd/secopsd/monitors"
@@ -56,7 +58,14 @@ type App struct {
 	metrics    *metrics
 	auth       *auth.Authenticator
 	pipeline   *siem.Pipeline
+	forwarders []*forward.Forwarder // outputs to the team's SIEM (forward.go)
+	correlator *siem.RuleCorrelator // correlation rules (correlation.go)
+	purger     *retention.Purger
 	server     *http.Server
+	silences   *incident.Silences   // silences and maintenance windows (workflow.go)
+	sweeper    *sweeper             // SLA and silence checks (sla.go); guarded by mu
+	clock      incident.Clock       // nil: the wall clock
+	remediator *incident.Remediator // nil when remediation is disabled
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -78,7 +87,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if version == "" {
 		version = "dev"
 	}
-	a := &App{cfg: cfg, logger: logger, version: version, metrics: newMetrics(version)}
+	a := &App{cfg: cfg, logger: logger, version: version, metrics: newMetrics(version), clock: opts.Clock}
 
 	st, err := OpenStore(ctx, cfg, logger, true)
 	if err != nil {
@@ -104,7 +113,15 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	for _, m := range cfg.Monitors {
 		recoverAfter[m.Name] = m.RecoverAfter
 	}
+	wf, err := a.newWorkflow(st, logger)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	a.engine, err = incident.New(incident.Options{
+		Silences:     wf.Silences,
+		Redact:       wf.Redact,
+		SLA:          wf.SLA,
 		Store:        st,
 		Tierer:       a.classifier,
 		Notifier:     notifier,
@@ -124,6 +141,18 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		return nil, err
 	}
 
+	a.remediator, err = a.newRemediation(logger.With("component", "remediation"))
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+
+	a.forwarders, err = newForwarders(cfg, st, a.metrics.registry, logger.With("component", "forward"), version)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+
 	a.auth, err = newAuthenticator(ctx, cfg, st, eventRecorder{a}, logger.With("component", "auth"), a.metrics.registry)
 	if err != nil {
 		_ = st.Close()
@@ -134,7 +163,20 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	a.purger, err = newPurger(cfg, st, eventRecorder{a}, opts.Clock, logger.With("component", "retention"), a.metrics.registry)
+	if err != nil {
+		_ = a.pipeline.Close(ctx)
+		_ = st.Close()
+		return nil, err
+	}
+	var remediation api.Remediation
+	if a.remediator != nil {
+		remediation = a.remediator
+	}
 	handler, err := api.NewHandler(api.Options{
+		Remediation:   remediation,
+		Actions:       a.engine,
+		Silences:      a.silences,
 		Ingest:        ingester,
 		Events:        eventQuerier{st},
 		Incidents:     st,
@@ -210,6 +252,7 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	a.adviseAdminKey(ctx)
 	a.auth.Start()
+	a.purger.Start()
 	a.mu.Lock()
 	a.listener = ln
 	a.serveErr = make(chan error, 1)
@@ -221,7 +264,15 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		a.serveErr <- err
 	}()
+	if a.remediator != nil {
+		// Before new failures arrive: settle what a crash interrupted.
+		if err := a.remediator.Start(ctx); err != nil {
+			a.logger.Error("remediation recovery failed", "err", err)
+		}
+	}
+	a.startSweeps()
 	a.scheduler.Start()
+	a.startForwarders()
 	a.logger.Info("secopsd started", "addr", ln.Addr().String(), "store", a.store.Backend(),
 		"monitors", len(a.cfg.Monitors), "version", a.version)
 	return nil
@@ -247,6 +298,14 @@ func (a *App) Stop(ctx context.Context) error {
 	if err := a.scheduler.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stop scheduler: %w", err))
 	}
+	if err := a.stopSweeps(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if a.remediator != nil {
+		if err := a.remediator.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	a.mu.Lock()
 	started := a.listener != nil
 	a.mu.Unlock()
@@ -262,10 +321,16 @@ func (a *App) Stop(ctx context.Context) error {
 	// The server is down: record the pending rate-limit hits and
 	// authentication failures (through the pipeline), then store what is
 	// in the pipeline.
+	if err := a.purger.Stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := a.auth.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := a.pipeline.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.stopForwarders(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := a.store.Close(); err != nil {
@@ -288,7 +353,7 @@ func (a *App) handleResult(ctx context.Context, r monitors.Result) {
 }
 
 // HandleResult classifies a monitor result's events, stores them durably and
-// hands them to the incident engine.
+// hands them to the incident engine, then to the correlator.
 func (a *App) HandleResult(ctx context.Context, r monitors.Result) error {
 	evs := r.Events(time.Now())
 	for i := range evs {
@@ -299,6 +364,8 @@ func (a *App) HandleResult(ctx context.Context, r monitors.Result) error {
 	if err := a.store.InsertEvents(ctx, evs); err != nil {
 		return fmt.Errorf("store events of %s: %w", r.Monitor, err)
 	}
+	// Stored events are correlated whatever the engine makes of them.
+	defer a.correlateStored(ctx, evs)
 	if err := a.engine.HandleRun(ctx, incident.Run{Monitor: r.Monitor, Events: evs, Inconclusive: !r.Conclusive()}); err != nil {
 		return fmt.Errorf("incident engine: %w", err)
 	}

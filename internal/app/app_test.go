@@ -149,8 +149,8 @@ func runEndToEnd(t *testing.T, storeURL string) {
 		return len(open) == 1
 	})
 	inc := open[0]
-	if inc.Monitor != "api-health" || inc.Tier != incident.TierMajor || inc.Severity.String() != "high" {
-		t.Errorf("incident = %+v, want monitor api-health, severity high, tier MAJOR", inc)
+	if inc.Monitor != "api-health" || inc.Tier != incident.TierMinor || inc.Severity.String() != "high" {
+		t.Errorf("incident = %+v, want monitor api-health, severity high, tier MINOR (availability)", inc)
 	}
 
 	// Repeated failures extend the same incident.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,6 +12,7 @@ import (
 	"github.com/secopsd/secopsd/internal/auth"
 	"github.com/secopsd/secopsd/internal/config"
 	"github.com/secopsd/secopsd/internal/event"
+	"github.com/secopsd/secopsd/internal/retention"
 	"github.com/secopsd/secopsd/internal/siem"
 	"github.com/secopsd/secopsd/internal/store"
 )
@@ -45,6 +47,10 @@ func newAuthenticator(ctx context.Context, cfg *config.Config, st store.Store, r
 		Recorder:      rec,
 		Observer:      obs,
 		Logger:        logger,
+		// The retention section is the one source of the nonces' life;
+		// the retention purger deletes expired ones and records it.
+		NonceTTL:           cfg.Retention.Nonces.Std(),
+		ExternalNoncePurge: true,
 	})
 }
 
@@ -68,35 +74,51 @@ func (a *App) adviseAdminKey(ctx context.Context) {
 	a.logger.Info("no admin API key exists yet: every /api route needs a key; create one with: ./bin/secopsd apikey create --role admin")
 }
 
-// eventRecorder records the API's own security events (rate-limit hits,
-// failed authentications) like ingested ones: through the ingestion
-// pipeline (minimized, classified, correlated, stored in a batch). Should
-// the pipeline refuse them (saturated, or closed), they are classified and
-// stored directly instead, so that none is lost.
+// eventRecorder records the daemon's own events (rate-limit hits, failed
+// authentications, retention purges) like ingested ones: through the
+// ingestion pipeline (minimized, classified, correlated, stored in a
+// batch). Should the pipeline refuse them (saturated, or closed), they are
+// minimized by the pipeline's minimizer, classified and stored directly
+// instead, so that none is lost and none escapes minimization.
 type eventRecorder struct{ a *App }
 
-var _ auth.Recorder = eventRecorder{}
+var (
+	_ auth.Recorder      = eventRecorder{}
+	_ retention.Recorder = eventRecorder{}
+)
 
 // Record stores evs durably.
 func (r eventRecorder) Record(ctx context.Context, evs ...event.Event) error {
-	if p := r.a.pipeline; p != nil {
-		_, err := p.Submit(ctx, evs)
-		if err == nil {
-			return nil
-		}
-		r.a.logger.Warn("ingestion pipeline refused the API's own events; storing them directly", "events", len(evs), "err", err)
+	p := r.a.pipeline
+	if p == nil {
+		return fmt.Errorf("record %d events: the ingestion pipeline is not set up", len(evs))
 	}
-	return recordDirect(ctx, r.a.classifier, r.a.store, evs)
+	_, err := p.Submit(ctx, evs)
+	if err == nil {
+		return nil
+	}
+	r.a.logger.Warn("ingestion pipeline refused the daemon's own events; storing them directly", "events", len(evs), "err", err)
+	return recordDirect(ctx, p.Minimizer(), r.a.classifier, r.a.store, evs)
 }
 
-// recordDirect classifies evs and stores them in one transaction.
-func recordDirect(ctx context.Context, c *siem.Classifier, st store.Store, evs []event.Event) error {
-	for i := range evs {
-		if err := c.Classify(ctx, &evs[i]); err != nil {
-			return fmt.Errorf("classify %s event: %w", evs[i].Kind, err)
+// recordDirect minimizes copies of evs with m, exactly as the pipeline
+// does, classifies them and stores them in one transaction. An event
+// whose id is stored already (the pipeline stored it after all) is
+// skipped.
+func recordDirect(ctx context.Context, m *siem.Minimizer, c *siem.Classifier, st store.Store, evs []event.Event) error {
+	out := make([]event.Event, len(evs))
+	for i, ev := range evs {
+		ev.Attributes = maps.Clone(ev.Attributes)
+		m.Minimize(&ev)
+		if err := c.Classify(ctx, &ev); err != nil {
+			return fmt.Errorf("classify %s event: %w", ev.Kind, err)
 		}
+		out[i] = ev
 	}
-	return st.InsertEvents(ctx, evs)
+	if _, err := st.AppendEvents(ctx, out); err != nil {
+		return fmt.Errorf("store %d events: %w", len(out), err)
+	}
+	return nil
 }
 
 // authMetrics counts authentication outcomes (auth.Observer).

@@ -18,11 +18,11 @@ import (
 )
 
 // newPipeline builds the ingestion pipeline of the siem section of cfg:
-// minimized, classified events stored in batches in st and handed to the
-// incident engine.
-func newPipeline(cfg *config.Config, st store.Store, cls *siem.Classifier, eng *incident.Engine, logger *slog.Logger) (*siem.Pipeline, error) {
+// minimized, classified events stored in batches in st, correlated by
+// corr and handed to the incident engine.
+func newPipeline(cfg *config.Config, st store.Store, cls *siem.Classifier, eng *incident.Engine, corr *siem.RuleCorrelator, logger *slog.Logger) (*siem.Pipeline, error) {
 	sc := cfg.SIEM
-	minimizer, err := siem.NewMinimizer(siem.MinimizerOptions{Allow: sc.Attributes.Allow, Deny: sc.Attributes.Deny})
+	minimizer, err := siem.NewMinimizer(siem.MinimizerOptions{Allow: correlationAllow(sc.Attributes.Allow, corr), Deny: sc.Attributes.Deny})
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +31,7 @@ func newPipeline(cfg *config.Config, st store.Store, cls *siem.Classifier, eng *
 		Classifier:            cls,
 		Minimizer:             minimizer,
 		Incidents:             eng,
+		Correlator:            corr,
 		MaxRequestEvents:      sc.MaxRequestEvents,
 		MaxRequestBytes:       int64(sc.MaxRequestBytes),
 		MaxEventAge:           sc.MaxEventAge.Std(),
@@ -49,7 +50,12 @@ func newPipeline(cfg *config.Config, st store.Store, cls *siem.Classifier, eng *
 // newIngestion starts the ingestion pipeline (a.pipeline) and returns the
 // API's side of it, counted in the daemon's metrics.
 func (a *App) newIngestion(logger *slog.Logger) (api.EventIngester, error) {
-	p, err := newPipeline(a.cfg, a.store, a.classifier, a.engine, logger)
+	corr, err := newCorrelator(a.cfg, a.store, a.logger.With("component", "correlation"))
+	if err != nil {
+		return nil, err
+	}
+	a.correlator = corr
+	p, err := newPipeline(a.cfg, a.store, a.classifier, a.engine, corr, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -26,10 +26,14 @@ var rules = []rule{
 	{pkg: "internal/config", allowOnly: []string{"internal/event"}},
 	{pkg: "monitors", deny: []string{"internal/incident", "internal/siem", "internal/store", "internal/app", "internal/api", "internal/notify", "cmd/", "playbooks"}},
 	{pkg: "policies", allowOnly: []string{}},
+	{pkg: "playbooks", allowOnly: []string{"internal/incident", "internal/event", "internal/secretscan"}},
 	{pkg: "internal/siem", deny: []string{"internal/store", "internal/app", "internal/api", "monitors", "cmd/"}},
 	{pkg: "internal/store", deny: []string{"internal/siem", "internal/app", "internal/api", "monitors", "internal/config", "cmd/"}},
 	{pkg: "internal/api", deny: []string{"internal/store", "internal/app", "internal/siem", "monitors", "cmd/"}},
 	{pkg: "internal/notify", deny: []string{"internal/store", "internal/app", "internal/api", "internal/siem", "monitors", "cmd/"}},
+	{pkg: "internal/forward", deny: []string{"internal/siem", "internal/app", "internal/api", "internal/config", "monitors", "playbooks", "cmd/"}},
+	{pkg: "internal/retention", deny: []string{"internal/app", "internal/api", "monitors", "playbooks", "cmd/"}},
+	{pkg: "internal/testpolicy", allowOnly: []string{"policies"}},
 	{pkg: "internal/app", deny: []string{"cmd/"}},
 }
 

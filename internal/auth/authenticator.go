@@ -70,6 +70,15 @@ type Options struct {
 	// MaxConcurrentBcrypt bounds bcrypt verifications in flight, so a
 	// flood of bad secrets cannot take every CPU; 0 means GOMAXPROCS.
 	MaxConcurrentBcrypt int
+	// NonceTTL is how long a signed request's nonce is remembered; 0
+	// means NonceTTL, which is also the least allowed: a shorter one
+	// would forget a nonce while its request's timestamp is still
+	// accepted, letting a replay through.
+	NonceTTL time.Duration
+	// ExternalNoncePurge leaves deleting expired nonces to the caller
+	// (the daemon's retention purger, which records what it deletes);
+	// otherwise Start's background work purges them every minute.
+	ExternalNoncePurge bool
 }
 
 func (o *Options) validate() error {
@@ -95,6 +104,12 @@ func (o *Options) validate() error {
 	}
 	if o.MaxConcurrentBcrypt <= 0 {
 		o.MaxConcurrentBcrypt = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case o.NonceTTL == 0:
+		o.NonceTTL = NonceTTL
+	case o.NonceTTL < NonceTTL:
+		return fmt.Errorf("auth: NonceTTL must be at least %s (the signature timestamp window), got %s", NonceTTL, o.NonceTTL)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -217,7 +232,7 @@ func (a *Authenticator) Require(role Role, next http.Handler) http.Handler {
 		}
 
 		if signed {
-			fresh, err := a.opts.Store.ClaimNonce(r.Context(), k.ID, r.Header.Get(HeaderNonce), now, now.Add(NonceTTL))
+			fresh, err := a.opts.Store.ClaimNonce(r.Context(), k.ID, r.Header.Get(HeaderNonce), now, now.Add(a.opts.NonceTTL))
 			if err != nil {
 				a.unavailable(w, "claim nonce", err)
 				return
@@ -444,7 +459,8 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 
 // Start runs the background work until Stop: every FlushInterval the
 // aggregated hits are recorded and last-use times written; every minute
-// expired nonces are purged. Calling it again does nothing.
+// expired nonces are purged, unless ExternalNoncePurge is set. Calling it
+// again does nothing.
 func (a *Authenticator) Start() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -480,8 +496,12 @@ func (a *Authenticator) loop(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	flush := time.NewTicker(a.opts.FlushInterval)
 	defer flush.Stop()
-	sweep := time.NewTicker(nonceSweepEvery)
-	defer sweep.Stop()
+	var sweepC <-chan time.Time // nil, never ready: someone else purges
+	if !a.opts.ExternalNoncePurge {
+		sweep := time.NewTicker(nonceSweepEvery)
+		defer sweep.Stop()
+		sweepC = sweep.C
+	}
 	for {
 		select {
 		case <-stop:
@@ -492,7 +512,7 @@ func (a *Authenticator) loop(stop <-chan struct{}, done chan<- struct{}) {
 				a.opts.Logger.Error("record authentication events", "err", err)
 			}
 			cancel()
-		case <-sweep.C:
+		case <-sweepC:
 			ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
 			n, err := a.opts.Store.PurgeNonces(ctx, a.opts.Now())
 			cancel()

@@ -79,7 +79,7 @@ func TestTypeInvalidFilesAreTabled(t *testing.T) {
 		t.Fatalf("no files in %s: %v", typeInvalidDir, err)
 	}
 	all := map[string]bool{}
-	for _, table := range []map[string]typeInvalidCase{accessInvalid(), uiInvalid(), rateLimitInvalid(), httpJSONInvalid()} {
+	for _, table := range []map[string]typeInvalidCase{accessInvalid(), uiInvalid(), rateLimitInvalid(), httpJSONInvalid(), remediationInvalid()} {
 		for name := range table {
 			all[name] = true
 		}

@@ -65,5 +65,8 @@ func Default() *Config {
 		Check:           CheckConfig{FailOn: DefaultCheckFailOn},
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		SIEM:            DefaultSIEM(),
+		SLA:             DefaultSLA(),
+		Remediation:     DefaultRemediation(),
+		Retention:       DefaultRetention(),
 	}
 }

@@ -37,6 +37,8 @@ type SIEMConfig struct {
 	FingerprintAttributes []string `yaml:"fingerprint_attributes"`
 	// Attributes selects the attributes that are kept.
 	Attributes SIEMAttributes `yaml:"attributes"`
+	// Correlation configures the correlation rules (correlation.go).
+	Correlation CorrelationConfig `yaml:"correlation"`
 }
 
 // SIEMAttributes configures data minimization of event attributes.

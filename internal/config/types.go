@@ -29,6 +29,18 @@ type Config struct {
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	// SIEM configures event ingestion and data minimization.
 	SIEM SIEMConfig `yaml:"siem"`
+	// Forward are the outputs that send stored events to the team's SIEM
+	// (forward.go).
+	Forward []ForwardOutput `yaml:"forward"`
+	// Retention says how long each kind of data is kept (retention.go).
+	Retention RetentionConfig `yaml:"retention"`
+	// Remediation configures playbooks and automated fixes.
+	Remediation RemediationConfig `yaml:"remediation"`
+	// Silences are maintenance windows that suppress notifications and
+	// automation (silences.go).
+	Silences []SilenceConfig `yaml:"silences"`
+	// SLA sets the SLA clocks of incidents (sla.go).
+	SLA SLAConfig `yaml:"sla"`
 	// Monitors are the checks to schedule.
 	Monitors []Monitor `yaml:"monitors"`
 }

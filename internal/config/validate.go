@@ -84,6 +84,12 @@ func (c *Config) validate(ch *checker) {
 		ch.errorf("shutdown_timeout", ErrInvalid, "shutdown_timeout must be greater than 0")
 	}
 	c.SIEM.validate(ch)
+	c.validateSilences(ch)
+	c.SLA.validate(ch)
+	c.validateCorrelation(ch)
+	c.validateForward(ch)
+	c.Remediation.validate(ch)
+	c.validateRetention(ch)
 	firstLine := map[string]string{} // monitor name → path of its first use
 	for i := range c.Monitors {
 		m := &c.Monitors[i]

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/event"
@@ -30,6 +31,14 @@ type Options struct {
 	// RecoverAfter returns how many consecutive passing runs of a monitor
 	// resolve its incidents; nil or a result below 1 means 1.
 	RecoverAfter func(monitor string) int
+	// Silences suppress notifications about the incidents they match
+	// (silence.go); nil silences nothing.
+	Silences Silencer
+	// Redact removes secrets from the text people write into the
+	// timeline (notes, comments); nil keeps the text.
+	Redact func(string) string
+	// SLA runs the SLA clocks of incidents (sla.go); nil runs none.
+	SLA *SLAPolicy
 }
 
 func (o *Options) validate() error {
@@ -52,6 +61,13 @@ type Engine struct {
 	clock    Clock
 	logger   *slog.Logger
 	recover  func(string) int
+
+	// remediate, when set (NewRemediator), is told about every opened
+	// incident and every new failure of an unresolved one.
+	remediate atomic.Pointer[func(Incident)]
+
+	// wf holds the human workflow, silences and SLA clocks (workflow*.go).
+	wf *workflow
 
 	// mu serialises decisions so that one process never races itself on a
 	// fingerprint; across processes the store's unique index decides.
@@ -78,6 +94,7 @@ func New(opts Options) (*Engine, error) {
 	if e.logger == nil {
 		e.logger = slog.New(slog.DiscardHandler)
 	}
+	e.initWorkflow(opts)
 	return e, nil
 }
 
@@ -221,6 +238,7 @@ func (e *Engine) handleFailure(ctx context.Context, ev *event.Event) error {
 	payload["reason"] = fmt.Sprintf("classified %s with open_incident=true and no unresolved incident for this fingerprint", ev.Severity)
 	payload["tier"] = string(tier)
 	payload["tier_input"] = tierIn
+	e.slaAtOpening(payload, inc)
 	created, err := e.store.CreateIncident(ctx, inc, Entry{Time: now, Actor: ActorEngine, Kind: KindOpened, Payload: payload})
 	if errors.Is(err, ErrDuplicateOpen) {
 		// Another replica opened it first: this failure extends that incident.
@@ -238,7 +256,18 @@ func (e *Engine) handleFailure(ctx context.Context, ev *event.Event) error {
 	if err == nil && len(entries) > 0 {
 		e.notify(ctx, created, entries[0])
 	}
+	e.triggerRemediation(created)
 	return nil
+}
+
+// setRemediationHook makes fn receive every opened incident and every new
+// failure of an unresolved one.
+func (e *Engine) setRemediationHook(fn func(Incident)) { e.remediate.Store(&fn) }
+
+func (e *Engine) triggerRemediation(inc Incident) {
+	if fn := e.remediate.Load(); fn != nil {
+		(*fn)(inc)
+	}
 }
 
 func (e *Engine) appendFailure(ctx context.Context, inc Incident, ev *event.Event, now time.Time) error {
@@ -261,6 +290,9 @@ func (e *Engine) appendFailure(ctx context.Context, inc Incident, ev *event.Even
 	}
 	for _, en := range entries {
 		e.logger.Debug("failure appended", "incident", updated.ID, "seq", en.Seq)
+	}
+	if len(entries) > 0 {
+		e.triggerRemediation(updated)
 	}
 	return nil
 }
@@ -339,9 +371,19 @@ func VerifyAll(ctx context.Context, s Store) (VerifyReport, error) {
 			if err != nil {
 				return rep, fmt.Errorf("read timeline of incident %d: %w", inc.ID, err)
 			}
+			verr := VerifyChain(inc, entries)
+			if verr != nil {
+				// An entry appended between reading the incident and its
+				// timeline looks like a moved head: read both again once.
+				inc2, err2 := s.GetIncident(ctx, inc.ID)
+				entries2, err3 := s.Timeline(ctx, inc.ID)
+				if err2 == nil && err3 == nil {
+					entries, verr = entries2, VerifyChain(inc2, entries2)
+				}
+			}
 			rep.Incidents++
 			rep.Entries += len(entries)
-			if verr := VerifyChain(inc, entries); verr != nil {
+			if verr != nil {
 				var ce *ChainError
 				if !errors.As(verr, &ce) {
 					return rep, verr

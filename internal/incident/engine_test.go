@@ -153,8 +153,8 @@ func TestFailuresDeduplicateIntoOneIncident(t *testing.T) {
 		t.Fatalf("3 failures opened %d incidents, want 1", len(list))
 	}
 	inc := list[0]
-	if inc.Status != incident.StatusOpen || inc.Failures != 3 || inc.Tier != incident.TierMajor {
-		t.Errorf("incident = %+v; want open, 3 failures, MAJOR", inc)
+	if inc.Status != incident.StatusOpen || inc.Failures != 3 || inc.Tier != incident.TierMinor {
+		t.Errorf("incident = %+v; want open, 3 failures, MINOR (a high availability incident)", inc)
 	}
 	want := []string{incident.KindOpened, incident.KindFailure, incident.KindFailure}
 	if got := f.kinds(t, inc.ID); !equal(got, want) {
@@ -165,7 +165,7 @@ func TestFailuresDeduplicateIntoOneIncident(t *testing.T) {
 	if err := json.Unmarshal(tl[0].Payload, &opened); err != nil {
 		t.Fatal(err)
 	}
-	if opened["tier"] != "MAJOR" || opened["reason"] == nil || opened["tier_input"] == nil {
+	if opened["tier"] != "MINOR" || opened["reason"] == nil || opened["tier_input"] == nil {
 		t.Errorf("opened entry does not record the decision and its input: %v", opened)
 	}
 	if !tl[0].Time.Equal(f.clock.Now().Add(-2 * time.Minute)) {

@@ -42,8 +42,8 @@ type ClassifierOptions struct {
 	ObserveEval func(d time.Duration)
 }
 
-// Classifier evaluates the classification and tier policies. It is safe for
-// concurrent use; Reload swaps the policies atomically.
+// Classifier evaluates the classification, tier and guardrail policies. It
+// is safe for concurrent use; Reload swaps the policies atomically.
 type Classifier struct {
 	dir     string
 	logger  *slog.Logger
@@ -56,6 +56,7 @@ type Classifier struct {
 	// cancelled; it is never cancelled itself.
 	noCancel topdown.Cancel
 	keys     termKeys
+	akeys    actionKeys
 }
 
 var _ incident.Tierer = (*Classifier)(nil)
@@ -64,6 +65,7 @@ var _ incident.Tierer = (*Classifier)(nil)
 type policySet struct {
 	classify rego.PreparedEvalQuery
 	tier     rego.PreparedEvalQuery
+	actions  rego.PreparedEvalQuery
 	files    int
 	// opts are the evaluation options shared by every evaluation of this
 	// set: a read transaction on the set's private, never-written store
@@ -103,6 +105,7 @@ func NewClassifier(ctx context.Context, opts ClassifierOptions) (*Classifier, er
 		observe:  opts.ObserveEval,
 		noCancel: topdown.NewCancel(),
 		keys:     newTermKeys(),
+		akeys:    newActionKeys(),
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
@@ -142,7 +145,7 @@ func loadPolicySet(ctx context.Context, dir string) (*policySet, error) {
 	if compiler.Compile(mods); compiler.Failed() {
 		return nil, newPolicyError(compiler.Errors)
 	}
-	for _, name := range []string{ClassifyRule, TierRule} {
+	for _, name := range []string{ClassifyRule, TierRule, ActionsRule} {
 		if err := checkRule(compiler, name); err != nil {
 			return nil, err
 		}
@@ -169,6 +172,9 @@ func loadPolicySet(ctx context.Context, dir string) (*policySet, error) {
 		return nil, err
 	}
 	if set.tier, err = prepare(TierRule); err != nil {
+		return nil, err
+	}
+	if set.actions, err = prepare(ActionsRule); err != nil {
 		return nil, err
 	}
 	// The store holds no data and is never written, so one read

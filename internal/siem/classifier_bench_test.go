@@ -3,8 +3,12 @@ package siem
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/secopsd/secopsd/internal/event"
 	"github.com/secopsd/secopsd/internal/incident"
@@ -100,6 +104,28 @@ func BenchmarkClassifyRules(b *testing.B) {
 	}
 }
 
+// BenchmarkClassifyRulesByKind shows that the other paths through the
+// shipped policy stay flat as rules are added too: a kind whose severity
+// depends on attributes, the correlation.* rule (indexed by its prefix)
+// and a kind without a rule (the default decision).
+func BenchmarkClassifyRulesByKind(b *testing.B) {
+	events := []*event.Event{
+		{Source: "checkout-api", Kind: "auth.failure", Attributes: map[string]string{"reason": "bad_secret", "ip": "203.0.113.7", "count": "37"}},
+		{Source: "secopsd/correlator", Kind: "correlation.monitor_flapping", Attributes: map[string]string{"rule": "monitor_flapping", "count": "6"}},
+		{Source: "checkout-api", Kind: "billing.invoice_paid", Attributes: map[string]string{"amount": "12.00"}},
+	}
+	classifiers := map[int]*Classifier{}
+	for _, n := range []int{10, 1000} {
+		dir := writePolicies(b, true, map[string]string{"generated.rego": generatedRules(n)})
+		classifiers[n] = newTestClassifier(b, ClassifierOptions{Dir: dir})
+	}
+	for _, ev := range events {
+		for _, n := range []int{10, 1000} {
+			b.Run(fmt.Sprintf("kind=%s/rules=%d", ev.Kind, n), func(b *testing.B) { benchClassify(b, classifiers[n], ev) })
+		}
+	}
+}
+
 // BenchmarkTier measures one tier decision with the shipped policies.
 func BenchmarkTier(b *testing.B) {
 	c := newTestClassifier(b, ClassifierOptions{})
@@ -111,4 +137,127 @@ func BenchmarkTier(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// shippedMix returns events in the proportions a busy deployment sends
+// them: mostly authentication failures and rate-limit hits (secopsd's own
+// and the applications'), monitor results, and a tail of rarer kinds,
+// including correlation events and a kind without a rule. The attributes
+// are those left after minimization.
+func shippedMix() []*event.Event {
+	app := func(kind string, attrs map[string]string) *event.Event {
+		return &event.Event{Source: "checkout-api", Kind: kind, Title: kind,
+			Fingerprint: event.Fingerprint("checkout-api", kind), Attributes: attrs}
+	}
+	weighted := []struct {
+		n  int
+		ev *event.Event
+	}{
+		{30, app("auth.failure", map[string]string{"reason": "bad_secret", "ip": "203.0.113.7", "route": "POST /login", "count": "1", "user": "u-42"})},
+		{8, app("auth.failure", map[string]string{"reason": "unknown_key", "ip": "198.51.100.3", "route": "POST /api/v1/events", "count": "37"})},
+		{15, app("ratelimit.hit", map[string]string{"class": "read", "scope": "key", "key_id": "k-1", "ip": "203.0.113.9", "limit": "20/s burst 40", "route": "GET /api/v1/events", "count": "3"})},
+		{3, app("ratelimit.hit", map[string]string{"class": "auth_failure", "scope": "ip", "ip": "203.0.113.7", "limit": "1/s burst 5", "route": "POST /login", "count": "250"})},
+		{12, monitorCheck(event.OutcomePass, map[string]string{"monitor_type": "http", "status_code": "200", "latency_ms": "41"})},
+		{4, monitorCheck(event.OutcomeFail, map[string]string{"monitor_type": "headers", "finding_id": "headers.csp.missing", "finding_severity": "medium"})},
+		{2, monitorCheck(event.OutcomeFail, map[string]string{"monitor_type": "tls", "finding_id": "tls.certificate.expiring", "finding_severity": "critical"})},
+		{6, app("schema.violation", map[string]string{"route": "POST /api/orders", "field": "quantity"})},
+		{5, app("admin.access_denied", map[string]string{"route": "DELETE /admin/users/7", "user": "u-9", "role": "support"})},
+		{4, app("data.export", map[string]string{"records": "25000", "bytes": "7340032", "user": "u-3"})},
+		{3, app("deploy", map[string]string{"version": "2026.04.1", "service": "checkout-api"})},
+		{2, app("tls.certificate_expiring", map[string]string{"days_left": "12", "host": "api.example.com"})},
+		{1, app("privilege.change", map[string]string{"user": "u-3", "role": "admin"})},
+		{1, app("secret.leaked", map[string]string{"rule": "aws-access-key", "place": "body"})},
+		{1, &event.Event{Source: "secopsd/correlator", Kind: "correlation.credential_stuffing", Attributes: map[string]string{"rule": "credential_stuffing", "ip": "203.0.113.7", "count": "20", "window": "5m0s"}}},
+		{1, &event.Event{Source: "secopsd/correlator", Kind: "correlation.monitor_flapping", Attributes: map[string]string{"rule": "monitor_flapping", "monitor": "homepage", "count": "6"}}},
+		{1, &event.Event{Source: "secopsd", Kind: "secopsd.retention.purge", Attributes: map[string]string{"data_type": "events", "deleted": "120000"}}},
+		{1, app("billing.invoice_paid", map[string]string{"amount": "12.00"})},
+	}
+	var mix []*event.Event
+	for _, w := range weighted {
+		for range w.n {
+			mix = append(mix, w.ev)
+		}
+	}
+	// Interleave the kinds deterministically, as they arrive in practice.
+	for i := range mix {
+		j := (i * 7919) % len(mix)
+		mix[i], mix[j] = mix[j], mix[i]
+	}
+	return mix
+}
+
+// reportLatency reports the throughput and the 99th percentile of the
+// per-event latencies in ds, measured over elapsed.
+func reportLatency(b *testing.B, ds []time.Duration, elapsed time.Duration) {
+	b.Helper()
+	if len(ds) == 0 || elapsed <= 0 {
+		return
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[(len(ds)*99)/100].Nanoseconds()), "p99-ns")
+	b.ReportMetric(float64(len(ds))/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkClassifyShippedMix classifies a realistic mix of the kinds the
+// shipped policies know, on one goroutine and on every core, and reports
+// events/s and the 99th percentile latency of one classification.
+func BenchmarkClassifyShippedMix(b *testing.B) {
+	c := newTestClassifier(b, ClassifierOptions{})
+	mix := shippedMix()
+	ctx := context.Background()
+	// Every event of the mix must classify, and the mix must exercise the
+	// rules it claims to (not the uncategorized fallback alone).
+	categories := map[string]bool{}
+	for _, ev := range mix {
+		e := *ev
+		if err := c.Classify(ctx, &e); err != nil {
+			b.Fatalf("classify %s: %v", ev.Kind, err)
+		}
+		categories[e.Category] = true
+	}
+	if len(categories) < 10 {
+		b.Fatalf("the mix reaches %d categories, want ≥ 10: %v", len(categories), categories)
+	}
+
+	b.Run("serial", func(b *testing.B) {
+		ds := make([]time.Duration, 0, 1<<16)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			e := *mix[i%len(mix)]
+			i++
+			start := time.Now()
+			if err := c.Classify(ctx, &e); err != nil {
+				b.Fatal(err)
+			}
+			ds = append(ds, time.Since(start))
+		}
+		reportLatency(b, ds, b.Elapsed())
+	})
+	b.Run("parallel", func(b *testing.B) {
+		var (
+			mu  sync.Mutex
+			all []time.Duration
+			seq atomic.Int64
+		)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			ds := make([]time.Duration, 0, 1<<16)
+			i := int(seq.Add(1)) * 31
+			for pb.Next() {
+				e := *mix[i%len(mix)]
+				i++
+				start := time.Now()
+				if err := c.Classify(ctx, &e); err != nil {
+					b.Error(err)
+					return
+				}
+				ds = append(ds, time.Since(start))
+			}
+			mu.Lock()
+			all = append(all, ds...)
+			mu.Unlock()
+		})
+		reportLatency(b, all, b.Elapsed())
+	})
 }

@@ -71,6 +71,11 @@ func monitorCheck(outcome event.Outcome, attrs map[string]string) *event.Event {
 	}
 }
 
+// appEvent returns an event of kind pushed by an application.
+func appEvent(kind string, attrs map[string]string) *event.Event {
+	return &event.Event{Source: "billing-api", Kind: kind, Fingerprint: "fp", Title: kind, Attributes: attrs}
+}
+
 type decision struct {
 	sev      event.Severity
 	category string
@@ -91,7 +96,7 @@ func TestClassifyShippedPolicies(t *testing.T) {
 			decision{event.SeverityHigh, "availability", true}},
 		{"fail with upper-case finding_severity", monitorCheck(event.OutcomeFail, map[string]string{"monitor_type": "http", "finding_severity": "LOW"}),
 			decision{event.SeverityHigh, "availability", true}},
-		{"fail with unknown monitor type", monitorCheck(event.OutcomeFail, map[string]string{"monitor_type": "tls", "finding_severity": "critical"}),
+		{"fail with unknown monitor type", monitorCheck(event.OutcomeFail, map[string]string{"monitor_type": "dns", "finding_severity": "critical"}),
 			decision{event.SeverityCritical, "monitoring", true}},
 		{"fail without attributes", monitorCheck(event.OutcomeFail, nil),
 			decision{event.SeverityHigh, "monitoring", true}},
@@ -103,8 +108,26 @@ func TestClassifyShippedPolicies(t *testing.T) {
 			decision{event.SeverityInfo, "monitoring", false}},
 		{"check without outcome", monitorCheck("", map[string]string{"monitor_type": "http"}),
 			decision{event.SeverityInfo, "availability", false}},
-		{"unknown kind", &event.Event{Kind: "auth.failure", Source: "app", Attributes: map[string]string{"finding_severity": "critical"}},
+		{"unknown kind", &event.Event{Kind: "app.unknown", Source: "app", Attributes: map[string]string{"finding_severity": "critical"}},
 			decision{event.SeverityInfo, "uncategorized", false}},
+		{"auth failure", appEvent("auth.failure", map[string]string{"count": "1", "reason": "bad_secret"}),
+			decision{event.SeverityLow, "authentication", false}},
+		{"auth failure burst", appEvent("auth.failure", map[string]string{"count": "25"}),
+			decision{event.SeverityMedium, "authentication", false}},
+		{"auth failure count not a number", appEvent("auth.failure", map[string]string{"count": "many"}),
+			decision{event.SeverityLow, "authentication", false}},
+		{"secret leaked", appEvent("secret.leaked", nil),
+			decision{event.SeverityCritical, "secret-exposure", true}},
+		{"personal data breach", appEvent("personal_data.breach", nil),
+			decision{event.SeverityCritical, "personal-data-breach", true}},
+		{"credential stuffing", appEvent("correlation.credential_stuffing", map[string]string{"count": "20"}),
+			decision{event.SeverityHigh, "authentication", true}},
+		{"other correlation", appEvent("correlation.monitor_flapping", nil),
+			decision{event.SeverityMedium, "correlation", true}},
+		{"retention purge", appEvent("secopsd.retention.purge", map[string]string{"deleted": "10"}),
+			decision{event.SeverityInfo, "retention", false}},
+		{"tls monitor", monitorCheck(event.OutcomeFail, map[string]string{"monitor_type": "tls", "finding_severity": "critical"}),
+			decision{event.SeverityCritical, "transport-security", true}},
 		{"empty kind", &event.Event{},
 			decision{event.SeverityInfo, "uncategorized", false}},
 	}
@@ -153,8 +176,8 @@ func TestTierShippedPolicies(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.sev.String(), func(t *testing.T) {
 			got, err := c.Tier(t.Context(), incident.TierInput{
-				Severity: tt.sev, Category: "availability", Monitor: "homepage", Kind: "monitor.check",
-				Attributes: map[string]string{"monitor_type": "http"},
+				Severity: tt.sev, Category: "web-hardening", Monitor: "homepage", Kind: "monitor.check",
+				Attributes: map[string]string{"monitor_type": "headers"},
 			})
 			if err != nil {
 				t.Fatalf("Tier: %v", err)
@@ -297,7 +320,8 @@ func constantPolicies(sev, tier string) map[string]string {
 
 decision := {"severity": %q, "category": "test", "open_incident": true, "reason": "constant"}
 `, sev),
-		"tier.rego": fmt.Sprintf("package secopsd.tier\n\ntier := %q\n", tier),
+		"tier.rego":    fmt.Sprintf("package secopsd.tier\n\ntier := %q\n", tier),
+		"actions.rego": allowAllActions,
 	}
 }
 
@@ -330,6 +354,7 @@ func TestInvalidDecisions(t *testing.T) {
 			dir := writePolicies(t, false, map[string]string{
 				"classify.rego": "package secopsd.classify\n\n" + tt.classify + "\n",
 				"tier.rego":     tier,
+				"actions.rego":  allowAllActions,
 			})
 			c := newTestClassifier(t, ClassifierOptions{Dir: dir})
 			ev := monitorCheck(event.OutcomeFail, nil)
@@ -355,7 +380,8 @@ decision := {"severity": "high", "category": "c", "open_incident": true, "reason
 
 decision := {"severity": "low", "category": "c", "open_incident": false, "reason": "b"} if input.outcome == "fail"
 `,
-			"tier.rego": tier,
+			"tier.rego":    tier,
+			"actions.rego": allowAllActions,
 		})
 		c := newTestClassifier(t, ClassifierOptions{Dir: dir})
 		err := c.Classify(t.Context(), monitorCheck(event.OutcomeFail, nil))

@@ -607,6 +607,10 @@ func (p *Pipeline) Stats() PipelineStats {
 	return PipelineStats{InFlight: len(p.slots), Capacity: cap(p.slots), Closed: p.closed}
 }
 
+// Minimizer returns the minimizer the pipeline applies to every event, so
+// that events stored another way are minimized alike.
+func (p *Pipeline) Minimizer() *Minimizer { return p.opts.Minimizer }
+
 // Close stops accepting requests, waits for those in the pipeline to be
 // stored and answered and for the incident engine to receive their
 // events, then stops. If ctx ends first, writes in progress are cancelled

@@ -40,6 +40,18 @@ type Store interface {
 	// Store of internal/auth: API keys, nonces and shared secrets
 	// (apikeys.go, nonces.go).
 	auth.Store
+	// RemediationStore holds playbook runs, step executions and approval
+	// requests (remediation.go).
+	incident.RemediationStore
+	// ForwardCursors are the event forwarders' positions (forward.go).
+	ForwardCursors
+	// RetentionLog purges events and nonces and keeps the purge log
+	// (retention.go).
+	RetentionLog
+	// CorrelationStore keeps the state of correlation rules (correlation.go).
+	CorrelationStore
+	// SilenceStore keeps the silences created at run time (silences.go).
+	incident.SilenceStore
 	// Migrate applies the pending schema migrations and reports how many
 	// ran; with none pending it does nothing.
 	Migrate(ctx context.Context) (applied int, err error)
