@@ -247,7 +247,8 @@ func (r *Remediator) trigger(inc Incident) {
 // than a failure worth a log line.
 func isQuiet(err error) bool {
 	return errors.Is(err, ErrRunActive) || errors.Is(err, ErrResolved) || errors.Is(err, ErrAttemptsExhausted) ||
-		errors.Is(err, ErrNoPlaybook) || errors.Is(err, ErrRunExists) || errors.Is(err, errSuppressed)
+		errors.Is(err, ErrNoPlaybook) || errors.Is(err, ErrRunExists) || errors.Is(err, errSuppressed) ||
+		errors.Is(err, errHandedOver)
 }
 
 // goRun runs fn for incident id in a tracked goroutine unless one runs for
@@ -281,7 +282,20 @@ type attemptRequest struct {
 	dryRun   bool
 }
 
-var errSuppressed = errors.New("automation suppressed by a silence or maintenance window")
+var (
+	errSuppressed = errors.New("automation suppressed by a silence or maintenance window")
+	errHandedOver = errors.New("the incident was escalated to a human; automation waits for a manual run")
+)
+
+// lastRealRun returns the newest run that is not a dry run, or nil.
+func lastRealRun(runs []PlaybookRun) *PlaybookRun {
+	for i := len(runs) - 1; i >= 0; i-- {
+		if !runs[i].DryRun {
+			return &runs[i]
+		}
+	}
+	return nil
+}
 
 // RunPlaybook starts a manual fix attempt of incident id with the named
 // playbook ("" chooses as automation would) and waits for it to finish or
@@ -343,6 +357,13 @@ func (r *Remediator) attempt(ctx context.Context, id int64, req attemptRequest) 
 		}
 	}
 	dry := r.opts.DryRun || req.dryRun
+	if !req.manual && !dry {
+		if last := lastRealRun(runs); last != nil && (last.Status == RunEscalated || last.Status == RunInterrupted) {
+			// A human has the incident now: automation does not start
+			// again by itself (a person may still run a playbook).
+			return PlaybookRun{}, errHandedOver
+		}
+	}
 	if !req.manual && r.opts.Silenced != nil {
 		if names := r.opts.Silenced(inc, now); len(names) > 0 {
 			r.appendOnce(ctx, id, KindRemediationSuppressed, map[string]any{
@@ -1029,12 +1050,7 @@ func (r *Remediator) resolve(ctx context.Context, run PlaybookRun, pb Playbook) 
 // escalateOnce escalates an incident whose attempts are exhausted, once:
 // the last run is marked escalated by a compare-and-set.
 func (r *Remediator) escalateOnce(ctx context.Context, inc Incident, runs []PlaybookRun, reason string) {
-	var last *PlaybookRun
-	for i := range runs {
-		if !runs[i].DryRun {
-			last = &runs[i]
-		}
-	}
+	last := lastRealRun(runs)
 	if last == nil || last.Status == RunEscalated {
 		return
 	}

@@ -456,6 +456,12 @@ func TestCrashMidStepIsNotRerun(t *testing.T) {
 			if len(f.entries(t, inc.ID, incident.KindEscalated)) != 1 {
 				t.Fatalf("not escalated: %v", f.kinds(t, inc.ID))
 			}
+			// A human has it now: later failures start no new attempt.
+			f.run(t, failing("fp-crash", event.SeverityMedium))
+			r2.Wait()
+			if n := runner.count("restart"); n != 1 {
+				t.Fatalf("a later failure re-ran the step: %d calls", n)
+			}
 		})
 	}
 }
