@@ -426,7 +426,34 @@ func parseEvent(raw []byte, index int, opts DecodeOptions) (Incoming, *IngestErr
 			return Incoming{}, eventError(index, name, name+" is required", exp)
 		}
 	}
+	if reservedSource(in.Source) {
+		return Incoming{}, eventError(index, "source", "source "+strconv.Quote(in.Source)+" is reserved for secopsd's own events", "a source other than secopsd or secopsd.*")
+	}
+	if reservedKind(in.Kind) {
+		return Incoming{}, eventError(index, "kind", "kind "+strconv.Quote(in.Kind)+" is reserved for events secopsd produces itself", "a kind not starting with "+strings.Join(reservedKindPrefixes[:], ", "))
+	}
 	return in, nil
+}
+
+// reservedKindPrefixes are the kinds only secopsd produces: its monitors'
+// results, its correlator's derived events and its own records. A client
+// claiming one could open incidents that look like secopsd's own findings.
+var reservedKindPrefixes = [...]string{"monitor.", "correlation.", "secopsd."}
+
+// reservedKind reports whether a pushed event's kind is one of secopsd's.
+func reservedKind(kind string) bool {
+	for _, p := range reservedKindPrefixes {
+		if strings.HasPrefix(kind, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// reservedSource reports whether a pushed event's source claims to be
+// secopsd.
+func reservedSource(source string) bool {
+	return source == "secopsd" || strings.HasPrefix(source, "secopsd.") || strings.HasPrefix(source, "secopsd-") || strings.HasPrefix(source, "secopsd_")
 }
 
 // jsonText walks JSON text that encoding/json has already validated, so it
