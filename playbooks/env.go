@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strings"
+
+	"github.com/secopsd/secopsd/internal/yamlnode"
 )
 
 // envName matches a valid environment variable name.
@@ -13,40 +14,8 @@ var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // substitute replaces every ${NAME} in s with value(NAME) and $$ with $;
 // any other $ stays as it is. A malformed reference is an error.
 func substitute(s string, value func(name string) (string, error)) (string, error) {
-	if !strings.Contains(s, "$") {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '$' || i+1 == len(s) {
-			b.WriteByte(c)
-			continue
-		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '{':
-			end := strings.IndexByte(s[i+2:], '}')
-			if end < 0 {
-				return "", errors.New("unterminated ${ (write $$ for a literal $)")
-			}
-			name := s[i+2 : i+2+end]
-			if !envName.MatchString(name) {
-				return "", fmt.Errorf("invalid environment variable reference ${%s} (write $$ for a literal $)", name)
-			}
-			v, err := value(name)
-			if err != nil {
-				return "", err
-			}
-			b.WriteString(v)
-			i += 2 + end
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), nil
+	out, _, err := yamlnode.Substitute(s, value)
+	return out, err
 }
 
 // envRefs returns the variables that s references as ${NAME}, in order,

@@ -1,18 +1,16 @@
 package playbooks
 
 import (
-	"cmp"
 	"errors"
-	"slices"
-	"strconv"
-	"strings"
+
+	"github.com/secopsd/secopsd/internal/yamlnode"
 )
 
 // Sentinel errors classify every playbook problem; match them with
 // errors.Is. Each is wrapped in an *Error that says where the problem is.
 var (
 	// ErrSyntax is malformed YAML, or more than one YAML document.
-	ErrSyntax = errors.New("invalid yaml")
+	ErrSyntax = yamlnode.ErrSyntax
 	// ErrDuplicateKey is a key that appears twice in one mapping.
 	ErrDuplicateKey = errors.New("duplicate key")
 	// ErrUnknownKey is a key that the playbook schema does not have (for
@@ -52,47 +50,12 @@ var (
 	ErrNoPlaybooks = errors.New("no playbooks")
 )
 
-// Error is one playbook problem located by file, line and key path. Its
-// message is meant for the person editing the file and never contains a
-// secret: ${VAR} references are checked, never expanded, at load.
-type Error struct {
-	// File is the playbook file's name; it may be empty.
-	File string
-	// Line is the 1-based line of the offending key or value, 0 if unknown.
-	Line int
-	// Path is the key path such as steps[2].timeout; empty for the
-	// document itself.
-	Path string
-	// Err is one of the sentinel errors, possibly wrapping a cause.
-	Err error
-	// Msg describes the problem; empty means Err's text.
-	Msg string
-}
-
-// Error formats the problem on one line: "file:line: path: message".
-func (e *Error) Error() string {
-	var b strings.Builder
-	switch {
-	case e.File != "" && e.Line > 0:
-		b.WriteString(e.File + ":" + strconv.Itoa(e.Line) + ": ")
-	case e.File != "":
-		b.WriteString(e.File + ": ")
-	case e.Line > 0:
-		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path + ": ")
-	}
-	msg := e.Msg
-	if msg == "" && e.Err != nil {
-		msg = e.Err.Error()
-	}
-	b.WriteString(strings.ReplaceAll(msg, "\n", " "))
-	return b.String()
-}
-
-// Unwrap returns the cause, so that errors.Is matches the sentinel.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is one playbook problem located by file, line and key path (such
+// as steps[2].timeout). Its message is meant for the person editing the
+// file and never contains a secret: ${VAR} references are checked, never
+// expanded, at load. It is the located error that internal/config reports
+// too.
+type Error = yamlnode.Error
 
 // problems accumulates the located problems of one file.
 type problems struct {
@@ -106,27 +69,8 @@ func (p *problems) add(line int, path string, sentinel error, msg string) {
 }
 
 // err returns the problems ordered by line and joined, or nil.
-func (p *problems) err() error {
-	return joinSorted(p.errs)
-}
+func (p *problems) err() error { return joinSorted(p.errs) }
 
 // joinSorted orders located errors by file and line (stable) and joins
 // them; nil when there are none.
-func joinSorted(errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	key := func(err error) (string, int) {
-		var e *Error
-		if errors.As(err, &e) {
-			return e.File, e.Line
-		}
-		return "", 0
-	}
-	slices.SortStableFunc(errs, func(a, b error) int {
-		fa, la := key(a)
-		fb, lb := key(b)
-		return cmp.Or(cmp.Compare(fa, fb), cmp.Compare(la, lb))
-	})
-	return errors.Join(errs...)
-}
+func joinSorted(errs []error) error { return yamlnode.JoinSorted(errs) }

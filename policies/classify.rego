@@ -154,6 +154,30 @@ decision := {
 	"reason": "a principal's privileges were changed",
 } if input.kind == "privilege.change"
 
+# The auditor UI's own sign-ins (audit of the auditors). A failed sign-in
+# is low, like an API authentication failure; the events feed the
+# correlation rules and the timeline of who looked at what.
+decision := {
+	"severity": "low",
+	"category": "authentication",
+	"open_incident": false,
+	"reason": "failed sign-in to the auditor UI",
+} if input.kind == "ui.signin_failed"
+
+decision := {
+	"severity": "info",
+	"category": "audit",
+	"open_incident": false,
+	"reason": "sign-in to the auditor UI",
+} if input.kind == "ui.signin"
+
+decision := {
+	"severity": "info",
+	"category": "audit",
+	"open_incident": false,
+	"reason": "sign-out from the auditor UI",
+} if input.kind == "ui.signout"
+
 decision := ratelimit_hit if input.kind == "ratelimit.hit"
 
 # ratelimit_hit: low for a rate-limit hit; medium when one event counts 100

@@ -157,7 +157,8 @@ test_every_decision_is_well_formed if {
 		"privilege.change", "ratelimit.hit", "schema.violation", "deploy",
 		"secret.leaked", "tls.certificate_expiring", "tls.certificate_expired",
 		"data.export", "personal_data.breach", "correlation.credential_stuffing",
-		"correlation.ratelimit_abuse", "correlation.other", "secopsd.retention.purge", "other",
+		"correlation.ratelimit_abuse", "correlation.other", "secopsd.retention.purge",
+		"ui.signin", "ui.signin_failed", "ui.signout", "other",
 	] {
 		every attrs in [{}, {"count": "5000", "days_left": "3", "records": "1", "reason": "revoked"}, {"count": "x", "days_left": "x"}] {
 			d := decide(kind, attrs)
@@ -290,6 +291,26 @@ test_schema_violation_is_medium if {
 		"open_incident": false,
 		"reason": "a request did not match the application's schema",
 	}
+}
+
+test_ui_signin_failed_is_low_authentication if {
+	decide("ui.signin_failed", {"reason": "unknown_key", "ip": "192.0.2.1"}) == {
+		"severity": "low",
+		"category": "authentication",
+		"open_incident": false,
+		"reason": "failed sign-in to the auditor UI",
+	}
+}
+
+test_ui_signin_and_signout_are_audit_info if {
+	d1 := decide("ui.signin", {})
+	d1.severity == "info"
+	d1.category == "audit"
+	not d1.open_incident
+	d2 := decide("ui.signout", {})
+	d2.severity == "info"
+	d2.category == "audit"
+	not d2.open_incident
 }
 
 test_deploy_is_info if {

@@ -50,6 +50,9 @@ Usage:
   secopsd silence list [--all] [--json]         silences and maintenance windows
   secopsd silence expire ID                     end a silence now
   secopsd timeline verify                       verify every incident's hash chain
+  secopsd timeline verify --file F              verify an export (JSON or CSV) without the database
+  secopsd timeline export (--since T [--until T] | --incident ID) [--format json|csv] [--out F]
+                                                export timelines with their chain hashes
   secopsd events list [--since T] [--until T] [--severity S] [--source S] [--kind K] [--limit N] [--json]
                                                 stored events, newest first
   secopsd events tail [--follow-interval D] [--since T] [filters] [--json]
@@ -123,10 +126,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "silence":
 		return cmdSilence(ctx, rest, stdout, stderr)
 	case "timeline":
-		if len(rest) == 0 || rest[0] != "verify" {
-			return &exitError{code: 2, msg: "timeline: want the subcommand verify"}
-		}
-		return cmdTimelineVerify(ctx, rest[1:], stdout, stderr)
+		return cmdTimeline(ctx, rest, stdout, stderr)
 	case "migrate":
 		return cmdMigrate(ctx, rest, stdout, stderr)
 	case "purge":

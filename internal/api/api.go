@@ -53,6 +53,16 @@ type Options struct {
 	// Remediation serves the approval and playbook-run routes; nil
 	// disables them.
 	Remediation Remediation
+	// UI is the auditor web UI (internal/api/ui), mounted at /ui/ with "/"
+	// redirecting to it; nil leaves both unrouted.
+	UI http.Handler
+	// Slack serves /slack/ (interactions and the slash command) outside
+	// the API-key guard: it authenticates Slack's request signatures
+	// itself. Nil disables the routes.
+	Slack http.Handler
+	// Exports serves GET /api/v1/incidents/{id}/export and
+	// GET /api/v1/export (role viewer); nil disables them (export.go).
+	Exports Exporter
 }
 
 func (o *Options) validate() error {
@@ -101,7 +111,15 @@ func NewHandler(opts Options) (http.Handler, error) {
 	}
 	h.routeRemediation(mux)
 	h.routeActions(mux)
+	if opts.Slack != nil {
+		mux.Handle("/slack/", opts.Slack)
+	}
+	h.routeExports(mux)
 	mux.Handle("/api/", opts.protect(auth.RoleViewer, noRoute))
+	if opts.UI != nil {
+		mux.Handle("/ui/", opts.UI)
+		mux.Handle("GET /{$}", http.RedirectHandler("/ui/incidents", http.StatusSeeOther))
+	}
 	mux.HandleFunc("/", noRoute)
 	return SecurityHeaders(mux), nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/secopsd/secopsd/internal/forward"
 	"github.com/secopsd/secopsd/internal/incident"
 	"github.com/secopsd/secopsd/internal/notify"
+	slacknotify "github.com/secopsd/secopsd/internal/notify/slack"
 	"github.com/secopsd/secopsd/internal/retention"
 	"github.com/secopsd/secopsd/internal/siem"
 	"github.com/secopsd/secopsd/internal/store"
@@ -62,10 +63,12 @@ type App struct {
 	correlator *siem.RuleCorrelator // correlation rules (correlation.go)
 	purger     *retention.Purger
 	server     *http.Server
-	silences   *incident.Silences   // silences and maintenance windows (workflow.go)
-	sweeper    *sweeper             // SLA and silence checks (sla.go); guarded by mu
-	clock      incident.Clock       // nil: the wall clock
-	remediator *incident.Remediator // nil when remediation is disabled
+	silences   *incident.Silences    // silences and maintenance windows (workflow.go)
+	sweeper    *sweeper              // SLA and silence checks (sla.go); guarded by mu
+	clock      incident.Clock        // nil: the wall clock
+	remediator *incident.Remediator  // nil when remediation is disabled
+	slackIn    *slackActions         // Slack buttons and /secops (slack_actions.go); nil when Slack is disabled
+	slack      *slacknotify.Notifier // Slack outbox worker; nil when Slack is disabled (slack.go)
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -108,6 +111,10 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	notifier := opts.Notifier
 	if notifier == nil {
 		notifier = &notify.Log{Logger: logger.With("component", "notify")}
+		if notifier, a.slack, err = withSlack(cfg, st, notifier, opts.Clock, logger, a.metrics.registry); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
 	}
 	recoverAfter := make(map[string]int, len(cfg.Monitors))
 	for _, m := range cfg.Monitors {
@@ -173,13 +180,28 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if a.remediator != nil {
 		remediation = a.remediator
 	}
+	webUI, err := a.newUI(logger.With("component", "ui"))
+	if err != nil {
+		_ = a.pipeline.Close(ctx)
+		_ = st.Close()
+		return nil, err
+	}
+	a.slackIn, err = a.newSlackActions(logger.With("component", "slack-actions"))
+	if err != nil {
+		_ = a.pipeline.Close(ctx)
+		_ = st.Close()
+		return nil, err
+	}
 	handler, err := api.NewHandler(api.Options{
+		Slack:         a.slackIn.httpHandler(),
+		UI:            webUI,
 		Remediation:   remediation,
 		Actions:       a.engine,
 		Silences:      a.silences,
 		Ingest:        ingester,
 		Events:        eventQuerier{st},
 		Incidents:     st,
+		Exports:       TimelineExporter{Source: st, Now: a.now},
 		Ready:         st.Ping,
 		Metrics:       promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}),
 		Logger:        logger.With("component", "api"),
@@ -242,13 +264,9 @@ func OpenStore(ctx context.Context, cfg *config.Config, logger *slog.Logger, mig
 // Start listens on the configured address, serves HTTP and starts the
 // monitor schedule.
 func (a *App) Start(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", a.cfg.Listen)
+	ln, err := a.listen(ctx) // TCP, with TLS when configured (ui.go)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", a.cfg.Listen, err)
-	}
-	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
-		a.logger.Warn("listening on a non-loopback address without TLS: API keys would cross the network in clear; put a TLS-terminating proxy in front (and list it in auth.trusted_proxies)", "addr", ln.Addr().String())
+		return err
 	}
 	a.adviseAdminKey(ctx)
 	a.auth.Start()
@@ -271,8 +289,10 @@ func (a *App) Start(ctx context.Context) error {
 		}
 	}
 	a.startSweeps()
+	a.slackIn.start()
 	a.scheduler.Start()
 	a.startForwarders()
+	a.startSlack()
 	a.logger.Info("secopsd started", "addr", ln.Addr().String(), "store", a.store.Backend(),
 		"monitors", len(a.cfg.Monitors), "version", a.version)
 	return nil
@@ -318,6 +338,9 @@ func (a *App) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("http server: %w", err))
 		}
 	}
+	if err := a.slackIn.stop(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	// The server is down: record the pending rate-limit hits and
 	// authentication failures (through the pipeline), then store what is
 	// in the pipeline.
@@ -331,6 +354,9 @@ func (a *App) Stop(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if err := a.stopForwarders(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := a.stopSlack(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := a.store.Close(); err != nil {

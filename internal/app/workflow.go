@@ -167,10 +167,16 @@ func OpenWorkflow(ctx context.Context, cfg *config.Config, logger *slog.Logger) 
 	if err != nil {
 		return nil, errors.Join(err, st.Close())
 	}
+	// Slack, when enabled, gets the entries too: they are enqueued in the
+	// store's outbox and the daemon's worker delivers them.
+	notifier, _, err := withSlack(cfg, st, &notify.Log{Logger: logger.With("component", "notify")}, nil, logger, nil)
+	if err != nil {
+		return nil, errors.Join(err, st.Close())
+	}
 	eng, err := incident.New(incident.Options{
 		Store:    st,
 		Tierer:   noTiering{},
-		Notifier: &notify.Log{Logger: logger.With("component", "notify")},
+		Notifier: notifier,
 		Logger:   logger.With("component", "incident"),
 		Silences: wf.Silences,
 		Redact:   wf.Redact,

@@ -1,95 +1,9 @@
 package config
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 )
-
-// typeInvalidCase is one invalid configuration in testdata/bytype: the
-// sentinel it must fail with, on which line, at which key path.
-type typeInvalidCase struct {
-	want error
-	line int
-	path string
-}
-
-// typeInvalidDir holds the invalid configurations of the access, ui,
-// ratelimit and http expect.json keys. They live apart from
-// testdata/invalid-*.yml, whose table (TestInvalidConfigs) must list every
-// file of that directory.
-const typeInvalidDir = "testdata/bytype"
-
-// runTypeInvalid parses each file of tests and checks that it fails with
-// exactly one problem: its sentinel, line and key path, on one line, and
-// that the message leaks none of the secrets.
-func runTypeInvalid(t *testing.T, tests map[string]typeInvalidCase, secrets ...string) {
-	t.Helper()
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(typeInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg)
-			}
-			t.Log(err)
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line {
-				t.Errorf("line = %d, want %d", e.Line, tc.line)
-			}
-			if e.Path != tc.path {
-				t.Errorf("path = %q, want %q", e.Path, tc.path)
-			}
-			msg := err.Error()
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(msg, prefix) {
-				t.Errorf("message %q does not start with %q", msg, prefix)
-			}
-			if strings.Contains(msg, "\n") {
-				t.Errorf("message spans lines: %q", msg)
-			}
-			for _, s := range secrets {
-				if strings.Contains(msg, s) {
-					t.Errorf("message leaks secret %q: %s", s, msg)
-				}
-			}
-		})
-	}
-}
-
-// TestTypeInvalidFilesAreTabled checks that every file of typeInvalidDir
-// is in one of the tables of the access, ui, ratelimit and http json tests.
-func TestTypeInvalidFilesAreTabled(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(typeInvalidDir, "invalid-*.yml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no files in %s: %v", typeInvalidDir, err)
-	}
-	all := map[string]bool{}
-	for _, table := range []map[string]typeInvalidCase{accessInvalid(), uiInvalid(), rateLimitInvalid(), httpJSONInvalid(), remediationInvalid()} {
-		for name := range table {
-			all[name] = true
-		}
-	}
-	for _, f := range files {
-		if !all[filepath.Base(f)] {
-			t.Errorf("%s has no entry in a table", f)
-		}
-	}
-}
 
 func accessInvalid() map[string]typeInvalidCase {
 	return map[string]typeInvalidCase{

@@ -1,13 +1,8 @@
 package config
 
 import (
-	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -27,46 +22,7 @@ func TestAuthInvalidConfigs(t *testing.T) {
 		"invalid-auth-rate-limit-class.yml":    {ErrUnknownKey, 3, "auth.rate_limits.login"},
 		"invalid-auth-rps-type.yml":            {ErrType, 3, "auth.rate_limits.admin.rps"},
 	}
-	files, err := filepath.Glob(filepath.Join(authInvalidDir, "invalid-*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(authInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg)
-			}
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("problem at line %d, path %q; want line %d, path %q (%v)", e.Line, e.Path, tc.line, tc.path, err)
-			}
-			msg := err.Error()
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(msg, prefix) {
-				t.Errorf("message %q does not start with %q", msg, prefix)
-			}
-			if strings.Contains(msg, "s3cr3t") {
-				t.Errorf("message leaks the master key: %s", msg)
-			}
-		})
-	}
+	runSectionInvalid(t, authInvalidDir, tests, "s3cr3t")
 }
 
 func TestAuthDefaults(t *testing.T) {

@@ -50,96 +50,46 @@ func located(t *testing.T, err error) []*Error {
 }
 
 func TestInvalidConfigs(t *testing.T) {
-	tests := map[string]struct {
-		want error
-		line int
-	}{
-		"invalid-unknown-top-level-key.yml":  {ErrUnknownKey, 4},
-		"invalid-unknown-monitor-key.yml":    {ErrUnknownKey, 10},
-		"invalid-wrong-type.yml":             {ErrType, 6},
-		"invalid-bad-duration.yml":           {ErrDuration, 2},
-		"invalid-negative-duration.yml":      {ErrDuration, 5},
-		"invalid-bad-schedule.yml":           {ErrSchedule, 5},
-		"invalid-every-subsecond.yml":        {ErrSchedule, 4},
-		"invalid-duplicate-monitor-name.yml": {ErrDuplicate, 5},
-		"invalid-unknown-monitor-type.yml":   {ErrUnknownType, 3},
-		"invalid-missing-monitor-type.yml":   {ErrMissing, 2},
-		"invalid-unset-env.yml":              {ErrEnv, 6},
-		"invalid-env-unterminated.yml":       {ErrEnv, 2},
-		"invalid-secret-value-and-file.yml":  {ErrSecret, 4},
-		"invalid-secret-file-missing.yml":    {ErrSecret, 6},
-		"invalid-secret-unknown-key.yml":     {ErrUnknownKey, 2},
-		"invalid-store-scheme.yml":           {ErrInvalid, 2},
-		"invalid-url.yml":                    {ErrInvalid, 4},
-		"invalid-url-missing.yml":            {ErrMissing, 2},
-		"invalid-duplicate-key.yml":          {ErrDuplicateKey, 5},
-		"invalid-recover-after-zero.yml":     {ErrInvalid, 5},
-		"invalid-syntax.yml":                 {ErrSyntax, 3}, // the line yaml.v3 reports: where the broken mapping's context is
-		"invalid-multiple-documents.yml":     {ErrSyntax, 2}, // the second ---
-		"invalid-monitors-not-list.yml":      {ErrType, 2},
-		"invalid-bool.yml":                   {ErrType, 3},
-		"invalid-monitor-name.yml":           {ErrInvalid, 2},
-		"invalid-monitor-name-missing.yml":   {ErrMissing, 2},
-		"invalid-timeout-too-long.yml":       {ErrInvalid, 5},
-		"invalid-method.yml":                 {ErrInvalid, 5},
-		"invalid-status-range.yml":           {ErrInvalid, 5},
-		"invalid-retries.yml":                {ErrInvalid, 5},
-		"invalid-listen.yml":                 {ErrInvalid, 1},
-		"invalid-log-level.yml":              {ErrInvalid, 2},
-		"invalid-concurrency.yml":            {ErrInvalid, 2},
-		"invalid-check-fail-on.yml":          {ErrInvalid, 2},
-		"invalid-jitter.yml":                 {ErrInvalid, 3},
-		"invalid-per-host.yml":               {ErrInvalid, 2},
-		"invalid-int-overflow.yml":           {ErrType, 2},
-		"invalid-header-name.yml":            {ErrInvalid, 6},
-	}
-	files, err := filepath.Glob("testdata/invalid-*.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg)
-			}
-			if cfg != nil {
-				t.Errorf("parse returned a config with an error")
-			}
-			t.Log(err)
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line {
-				t.Errorf("line = %d, want %d", e.Line, tc.line)
-			}
-			if e.File != path {
-				t.Errorf("file = %q, want %q", e.File, path)
-			}
-			msg := err.Error()
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": "; !strings.HasPrefix(msg, prefix) {
-				t.Errorf("message %q does not start with %q", msg, prefix)
-			}
-			if strings.Contains(msg, "\n") {
-				t.Errorf("message spans lines: %q", msg)
-			}
-		})
-	}
+	runSectionInvalid(t, "testdata", map[string]typeInvalidCase{
+		"invalid-unknown-top-level-key.yml":  {ErrUnknownKey, 4, "listne"},
+		"invalid-unknown-monitor-key.yml":    {ErrUnknownKey, 10, "monitors[1].retires"},
+		"invalid-wrong-type.yml":             {ErrType, 6, "monitors[0].expect.status"},
+		"invalid-bad-duration.yml":           {ErrDuration, 2, "shutdown_timeout"},
+		"invalid-negative-duration.yml":      {ErrDuration, 5, "monitors[0].timeout"},
+		"invalid-bad-schedule.yml":           {ErrSchedule, 5, "monitors[0].schedule"},
+		"invalid-every-subsecond.yml":        {ErrSchedule, 4, "monitors[0].schedule"},
+		"invalid-duplicate-monitor-name.yml": {ErrDuplicate, 5, "monitors[1].name"},
+		"invalid-unknown-monitor-type.yml":   {ErrUnknownType, 3, "monitors[0].type"},
+		"invalid-missing-monitor-type.yml":   {ErrMissing, 2, "monitors[0].type"},
+		"invalid-unset-env.yml":              {ErrEnv, 6, "monitors[0].headers.Authorization"},
+		"invalid-env-unterminated.yml":       {ErrEnv, 2, "store.url"},
+		"invalid-secret-value-and-file.yml":  {ErrSecret, 4, "store.url"},
+		"invalid-secret-file-missing.yml":    {ErrSecret, 6, "monitors[0].headers.Authorization.file"},
+		"invalid-secret-unknown-key.yml":     {ErrUnknownKey, 2, "store.url.path"},
+		"invalid-store-scheme.yml":           {ErrInvalid, 2, "store.url"},
+		"invalid-url.yml":                    {ErrInvalid, 4, "monitors[0].url"},
+		"invalid-url-missing.yml":            {ErrMissing, 2, "monitors[0].url"},
+		"invalid-duplicate-key.yml":          {ErrDuplicateKey, 5, "log.level"},
+		"invalid-recover-after-zero.yml":     {ErrInvalid, 5, "monitors[0].recover_after"},
+		"invalid-syntax.yml":                 {ErrSyntax, 3, ""}, // the line yaml.v3 reports: where the broken mapping's context is
+		"invalid-multiple-documents.yml":     {ErrSyntax, 2, ""}, // the second ---
+		"invalid-monitors-not-list.yml":      {ErrType, 2, "monitors"},
+		"invalid-bool.yml":                   {ErrType, 3, "scheduler.run_on_start"},
+		"invalid-monitor-name.yml":           {ErrInvalid, 2, "monitors[0].name"},
+		"invalid-monitor-name-missing.yml":   {ErrMissing, 2, "monitors[0].name"},
+		"invalid-timeout-too-long.yml":       {ErrInvalid, 5, "monitors[0].timeout"},
+		"invalid-method.yml":                 {ErrInvalid, 5, "monitors[0].method"},
+		"invalid-status-range.yml":           {ErrInvalid, 5, "monitors[0].expect.status"},
+		"invalid-retries.yml":                {ErrInvalid, 5, "monitors[0].retries"},
+		"invalid-listen.yml":                 {ErrInvalid, 1, "listen"},
+		"invalid-log-level.yml":              {ErrInvalid, 2, "log.level"},
+		"invalid-concurrency.yml":            {ErrInvalid, 2, "scheduler.concurrency"},
+		"invalid-check-fail-on.yml":          {ErrInvalid, 2, "check.fail_on"},
+		"invalid-jitter.yml":                 {ErrInvalid, 3, "scheduler.jitter"},
+		"invalid-per-host.yml":               {ErrInvalid, 2, "scheduler.per_host"},
+		"invalid-int-overflow.yml":           {ErrType, 2, "store.max_conns"},
+		"invalid-header-name.yml":            {ErrInvalid, 6, `monitors[0].headers["X Bad Header"]`},
+	})
 }
 
 // TestErrorMessages pins the wording of the messages a person sees for the
@@ -817,12 +767,14 @@ func TestUnknownKeyMessage(t *testing.T) {
 }
 
 // TestImports keeps internal/config within its allowed dependencies (see
-// STYLE.md): the standard library, yaml, cron and internal/event.
+// STYLE.md): the standard library, yaml, cron, internal/event and
+// internal/yamlnode.
 func TestImports(t *testing.T) {
 	allowed := map[string]bool{
-		"go.yaml.in/yaml/v3":                        true,
-		"github.com/robfig/cron/v3":                 true,
-		"github.com/secopsd/secopsd/internal/event": true,
+		"go.yaml.in/yaml/v3":                           true,
+		"github.com/robfig/cron/v3":                    true,
+		"github.com/secopsd/secopsd/internal/event":    true,
+		"github.com/secopsd/secopsd/internal/yamlnode": true,
 	}
 	files, err := filepath.Glob("*.go")
 	if err != nil {

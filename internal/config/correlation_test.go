@@ -1,12 +1,7 @@
 package config
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -38,42 +33,7 @@ func TestCorrelationInvalidConfigs(t *testing.T) {
 		"invalid-correlation-unknown-key.yml":             {ErrUnknownKey, 7, r + "[0].treshold"},
 		"invalid-correlation-rules-not-list.yml":          {ErrType, 3, r},
 	}
-	files, err := filepath.Glob(filepath.Join(correlationInvalidDir, "*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(correlationInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg.SIEM.Correlation)
-			}
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("located at line %d, path %q; want line %d, path %q (%v)", e.Line, e.Path, tc.line, tc.path, err)
-			}
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(err.Error(), prefix) {
-				t.Errorf("message %q does not start with %q", err.Error(), prefix)
-			}
-		})
-	}
+	runSectionInvalid(t, correlationInvalidDir, tests)
 }
 
 func TestCorrelationDefaults(t *testing.T) {

@@ -1,19 +1,17 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/secopsd/secopsd/internal/yamlnode"
 )
 
 // The decoder walks a yaml.Node tree against the Go types by reflection
@@ -50,109 +48,28 @@ func newDecoder(file, dir string, lookupEnv func(string) (string, bool)) *decode
 	}
 }
 
-// syntaxLine extracts the line from a yaml.v3 parser message.
-var syntaxLine = regexp.MustCompile(`(?s)^yaml: line (\d+): (.*)$`)
-
 // document parses data and returns its root node, nil for an empty
 // document. It records an ErrSyntax problem and returns false when data is
 // not exactly one well-formed YAML document.
 func (d *decoder) document(data []byte) (*yaml.Node, bool) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, true
-		}
-		d.syntax(err)
+	root, err := yamlnode.Document(data, d.file, "more than one YAML document (remove the extra ---)")
+	if err != nil {
+		d.errs = append(d.errs, err)
 		return nil, false
 	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		d.syntax(err)
-		return nil, false
-	default:
-		d.add(next.Line, "", ErrSyntax, "more than one YAML document (remove the extra ---)")
-		return nil, false
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		return nil, true
-	}
-	return doc.Content[0], true
+	return root, true
 }
 
-// syntax records a yaml.v3 parse error, keeping its line number.
-func (d *decoder) syntax(err error) {
-	msg := err.Error()
-	line := 0
-	if m := syntaxLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	d.errs = append(d.errs, &Error{File: d.file, Line: line, Err: fmt.Errorf("%w: %w", ErrSyntax, err), Msg: "invalid YAML: " + msg})
-}
+// Short names for the yamlnode helpers that the package's files share.
 
-// resolve follows aliases to the node they name.
-func resolve(n *yaml.Node) *yaml.Node {
-	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
-		n = n.Alias
-	}
-	return n
-}
-
-// isNull reports whether n is an explicit or implicit YAML null (~, null or
-// nothing), which leaves the default in place.
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// describe names what n is, for "expected X, got Y" messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "nothing"
-		}
-		return quote(n.Value)
-	default:
-		return "an unexpected YAML node"
-	}
-}
-
-// quote quotes a value for a message, shortened to keep the line readable.
-func quote(s string) string {
-	const maxRunes = 40
-	if utf8.RuneCountInString(s) > maxRunes {
-		s = string([]rune(s)[:maxRunes]) + "…"
-	}
-	return strconv.Quote(s)
-}
-
-// joinPath appends a mapping key to a key path.
-func joinPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-// plainKey matches map keys that need no quoting in a key path.
-var plainKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// mapKeyPath appends a key of a map (labels, headers) to a key path,
-// quoting keys that contain dots, brackets or spaces.
-func mapKeyPath(path, key string) string {
-	if plainKey.MatchString(key) {
-		return joinPath(path, key)
-	}
-	return path + "[" + strconv.Quote(key) + "]"
+func resolve(n *yaml.Node) *yaml.Node           { return yamlnode.Resolve(n) }
+func isNull(n *yaml.Node) bool                  { return yamlnode.IsNull(n) }
+func quote(s string) string                     { return yamlnode.Quote(s) }
+func joinPath(path, key string) string          { return yamlnode.JoinPath(path, key) }
+func mapKeyPath(path, key string) string        { return yamlnode.MapKeyPath(path, key) }
+func closest(key string, valid []string) string { return yamlnode.Closest(key, valid) }
+func unknownKeyMessage(key string, valid []string, owner, belongsTo string) string {
+	return yamlnode.UnknownKeyMessage(key, valid, owner, belongsTo)
 }
 
 // parentPath removes the last element of a key path.
@@ -170,7 +87,7 @@ func parentPath(p string) string {
 
 // typeError records a value of the wrong kind.
 func (d *decoder) typeError(n *yaml.Node, path, want string) {
-	d.add(n.Line, path, ErrType, "expected "+want+", got "+describe(n))
+	d.add(n.Line, path, ErrType, yamlnode.Expected(want, n))
 }
 
 // pair is one key and value of a mapping.
@@ -188,7 +105,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := resolve(n.Content[i]), n.Content[i+1]
 		if k.Kind != yaml.ScalarNode {
-			d.add(k.Line, path, ErrType, "expected a string as key, got "+describe(k))
+			d.add(k.Line, path, ErrType, yamlnode.Expected("a string as key", k))
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
@@ -379,14 +296,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if !ok {
 			return
 		}
-		switch s {
-		case "true", "True", "TRUE":
-			v.SetBool(true)
-		case "false", "False", "FALSE":
-			v.SetBool(false)
-		default:
+		b, ok := yamlnode.ParseBool(s)
+		if !ok {
 			d.add(n.Line, path, ErrType, "expected true or false, got "+quote(s))
+			return
 		}
+		v.SetBool(b)
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		s, ok := d.scalar(n, path, "an integer")
 		if !ok {
@@ -455,48 +370,18 @@ func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
 	return s, true
 }
 
-// envName matches a valid environment variable name.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // expandEnv replaces ${NAME} in s with the value of the environment
 // variable NAME and $$ with $; any other $ stays as it is. A reference to
 // an unset variable is an error, as is a malformed reference; at is the
 // byte offset of the offending reference.
 func expandEnv(s string, lookup func(string) (string, bool)) (out string, at int, err error) {
-	if !strings.Contains(s, "$") {
-		return s, 0, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '$' || i+1 == len(s) {
-			b.WriteByte(c)
-			continue
+	return yamlnode.Substitute(s, func(name string) (string, error) {
+		val, ok := lookup(name)
+		if !ok {
+			return "", fmt.Errorf("environment variable %s is not set (referenced as ${%s})", name, name)
 		}
-		switch s[i+1] {
-		case '$':
-			b.WriteByte('$')
-			i++
-		case '{':
-			end := strings.IndexByte(s[i+2:], '}')
-			if end < 0 {
-				return "", i, errors.New("unterminated ${ (write $$ for a literal $)")
-			}
-			name := s[i+2 : i+2+end]
-			if !envName.MatchString(name) {
-				return "", i, fmt.Errorf("invalid environment variable reference ${%s} (write $$ for a literal $)", name)
-			}
-			val, ok := lookup(name)
-			if !ok {
-				return "", i, fmt.Errorf("environment variable %s is not set (referenced as ${%s})", name, name)
-			}
-			b.WriteString(val)
-			i += 2 + end
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), 0, nil
+		return val, nil
+	})
 }
 
 // decodeDuration decodes a Duration such as 90s, 15m or 7d.
@@ -627,54 +512,4 @@ func article(word string) string {
 		return "an"
 	}
 	return "a" // including "a ui", "a url": a leading u sounds like "you"
-}
-
-// unknownKeyMessage explains an unknown key: what it might be (belongsTo,
-// else the closest valid key) and the keys that are valid for owner.
-func unknownKeyMessage(key string, valid []string, owner, belongsTo string) string {
-	var b strings.Builder
-	b.WriteString("unknown key")
-	if belongsTo != "" {
-		b.WriteString("; it belongs to " + belongsTo)
-	} else if s := closest(key, valid); s != "" {
-		b.WriteString("; did you mean " + strconv.Quote(s) + "?")
-	}
-	b.WriteString(" (valid keys")
-	if owner != "" {
-		b.WriteString(" for " + owner)
-	}
-	b.WriteString(": " + strings.Join(valid, ", ") + ")")
-	return b.String()
-}
-
-// closest returns the valid key within a small edit distance of key, or "".
-func closest(key string, valid []string) string {
-	best, bestDist := "", 3
-	for _, v := range valid {
-		if dist := editDistance(key, v); dist < bestDist {
-			best, bestDist = v, dist
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

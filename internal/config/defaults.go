@@ -66,7 +66,9 @@ func Default() *Config {
 		ShutdownTimeout: Duration(DefaultShutdownTimeout),
 		SIEM:            DefaultSIEM(),
 		SLA:             DefaultSLA(),
+		UI:              DefaultUI(),
 		Remediation:     DefaultRemediation(),
 		Retention:       DefaultRetention(),
+		Slack:           DefaultSlack(),
 	}
 }

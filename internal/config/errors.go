@@ -1,18 +1,16 @@
 package config
 
 import (
-	"cmp"
 	"errors"
-	"slices"
-	"strconv"
-	"strings"
+
+	"github.com/secopsd/secopsd/internal/yamlnode"
 )
 
 // Sentinel errors classify every configuration problem; match them with
 // errors.Is. Each is wrapped in an *Error that says where the problem is.
 var (
 	// ErrSyntax is malformed YAML, or more than one YAML document.
-	ErrSyntax = errors.New("invalid yaml")
+	ErrSyntax = yamlnode.ErrSyntax
 	// ErrDuplicateKey is a key that appears twice in one mapping.
 	ErrDuplicateKey = errors.New("duplicate key")
 	// ErrUnknownKey is a key that the configuration schema does not have.
@@ -40,50 +38,11 @@ var (
 	ErrInvalid = errors.New("invalid value")
 )
 
-// Error is one configuration problem located by file, line and key path.
-// Its message is meant for the person editing the file and never contains a
-// secret.
-type Error struct {
-	// File is the file name given to Load or Parse; it may be empty.
-	File string
-	// Line is the 1-based line of the offending key or value, 0 if unknown.
-	Line int
-	// Path is the key path such as monitors[0].expect.status; empty for the
-	// document itself.
-	Path string
-	// Err is the cause: one of the sentinel errors, possibly wrapping
-	// another error such as an fs.PathError.
-	Err error
-	// Msg describes the problem; empty means Err's text.
-	Msg string
-}
-
-// Error formats the problem on one line: "file:line: path: message".
-func (e *Error) Error() string {
-	var b strings.Builder
-	switch {
-	case e.File != "" && e.Line > 0:
-		b.WriteString(e.File + ":" + strconv.Itoa(e.Line) + ": ")
-	case e.File != "":
-		b.WriteString(e.File + ": ")
-	case e.Line > 0:
-		b.WriteString("line " + strconv.Itoa(e.Line) + ": ")
-	}
-	if e.Path != "" {
-		b.WriteString(e.Path + ": ")
-	}
-	msg := e.Msg
-	if msg == "" && e.Err != nil {
-		msg = e.Err.Error()
-	}
-	// Keep the promise of one line per problem even if a cause (such as
-	// an OS error) spans several.
-	b.WriteString(strings.ReplaceAll(msg, "\n", " "))
-	return b.String()
-}
-
-// Unwrap returns the cause, so that errors.Is matches the sentinel.
-func (e *Error) Unwrap() error { return e.Err }
+// Error is one configuration problem located by file, line and key path
+// (such as monitors[0].expect.status). Its message is meant for the person
+// editing the file and never contains a secret. It is the located error
+// that playbooks report too.
+type Error = yamlnode.Error
 
 // errorList accumulates located problems and joins them.
 type errorList struct {
@@ -97,23 +56,4 @@ func (l *errorList) add(line int, path string, sentinel error, msg string) {
 }
 
 // err returns the problems joined, ordered by line, or nil.
-func (l *errorList) err() error {
-	if len(l.errs) == 0 {
-		return nil
-	}
-	sortStableByLine(l.errs)
-	return errors.Join(l.errs...)
-}
-
-// sortStableByLine orders located errors by line, keeping the order of
-// problems on the same line.
-func sortStableByLine(errs []error) {
-	line := func(err error) int {
-		var e *Error
-		if errors.As(err, &e) {
-			return e.Line
-		}
-		return 0
-	}
-	slices.SortStableFunc(errs, func(a, b error) int { return cmp.Compare(line(a), line(b)) })
-}
+func (l *errorList) err() error { return yamlnode.JoinSorted(l.errs) }

@@ -286,15 +286,7 @@ func checkDurationRange(ch *checker, path, key string, d Duration, lo, hi time.D
 // validate checks one output whose defaults are applied; path is its key
 // path, forward[i]. Messages never show the URL, header values or secrets.
 func (o *ForwardOutput) validate(ch *checker, path string) {
-	np := joinPath(path, "name")
-	switch {
-	case o.Name == "":
-		ch.errorf(np, ErrMissing, "output name is required")
-	case len(o.Name) > MaxMonitorNameLen:
-		ch.errorf(np, ErrInvalid, "output name is longer than %d characters", MaxMonitorNameLen)
-	case !monitorName.MatchString(o.Name):
-		ch.errorf(np, ErrInvalid, "invalid output name %s (use lower-case letters, digits, _ . and -, starting with a letter or digit)", quote(o.Name))
-	}
+	checkName(ch, joinPath(path, "name"), "output", o.Name)
 	tp := joinPath(path, "type")
 	types := ForwardTypeWebhook + ", " + ForwardTypeSyslog
 	switch o.Type {

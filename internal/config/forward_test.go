@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,47 +54,7 @@ func TestForwardInvalidConfigs(t *testing.T) {
 		"invalid-forward-unknown-key.yml":            {ErrUnknownKey, 4, "forward[0].batchsize"},
 		"invalid-forward-not-list.yml":               {ErrType, 2, "forward"},
 	}
-	files, err := filepath.Glob(filepath.Join(forwardInvalidDir, "invalid-*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(forwardInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg.Forward)
-			}
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("located at line %d, path %q; want line %d, path %q (%v)", e.Line, e.Path, tc.line, tc.path, err)
-			}
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(err.Error(), prefix) {
-				t.Errorf("message %q does not start with %q", err.Error(), prefix)
-			}
-			for _, secret := range []string{"url-token-do-not-print", "header-token-do-not-print"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("message shows a secret: %v", err)
-				}
-			}
-		})
-	}
+	runSectionInvalid(t, forwardInvalidDir, tests, "url-token-do-not-print", "header-token-do-not-print")
 }
 
 func TestForwardValidFile(t *testing.T) {

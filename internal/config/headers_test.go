@@ -1,11 +1,8 @@
 package config
 
 import (
-	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +13,8 @@ import (
 // tables must list every file of their directory.
 const headersInvalidDir = "testdata/headers"
 
-// headersInvalidCase is one file of headersInvalidDir: the sentinel it
-// fails with, on which line, at which key path.
-type headersInvalidCase struct {
-	want error
-	line int
-	path string
-}
-
-func headersInvalid() map[string]headersInvalidCase {
-	return map[string]headersInvalidCase{
+func headersInvalid() map[string]typeInvalidCase {
+	return map[string]typeInvalidCase{
 		"invalid-headers-urls-missing.yml":            {ErrMissing, 2, "monitors[0].urls"},
 		"invalid-headers-url.yml":                     {ErrInvalid, 6, "monitors[0].urls[1]"},
 		"invalid-headers-url-duplicate.yml":           {ErrDuplicate, 6, "monitors[0].urls[1]"},
@@ -49,66 +38,7 @@ func headersInvalid() map[string]headersInvalidCase {
 // checks it fails with exactly one problem: its sentinel, line and key
 // path, on one line, without the secret of the file.
 func TestHeadersInvalidConfigs(t *testing.T) {
-	tests := headersInvalid()
-	files, err := filepath.Glob(filepath.Join(headersInvalidDir, "invalid-*.yml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no files in %s: %v", headersInvalidDir, err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(headersInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg)
-			}
-			t.Log(err)
-			var errs []*Error
-			for _, e := range unwrapAll(err) {
-				var ce *Error
-				if errors.As(e, &ce) {
-					errs = append(errs, ce)
-				}
-			}
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("line %d path %q, want %d %q", e.Line, e.Path, tc.line, tc.path)
-			}
-			msg := err.Error()
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(msg, prefix) {
-				t.Errorf("message %q does not start with %q", msg, prefix)
-			}
-			if strings.Contains(msg, "\n") || strings.Contains(msg, "hdr-cfg-secret-91") {
-				t.Errorf("message spans lines or leaks the secret: %q", msg)
-			}
-		})
-	}
-}
-
-// unwrapAll flattens joined errors.
-func unwrapAll(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, unwrapAll(e)...)
-		}
-		return out
-	}
-	return []error{err}
+	runSectionInvalid(t, headersInvalidDir, headersInvalid(), "hdr-cfg-secret-91")
 }
 
 func TestHeadersDefaults(t *testing.T) {

@@ -1,12 +1,7 @@
 package config
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -14,69 +9,27 @@ import (
 // its one problem. They live in a directory of their own so that the
 // generic table in config_test.go does not have to list them.
 func TestPostgresInvalidConfigs(t *testing.T) {
-	tests := map[string]struct {
-		want error
-		line int
-	}{
-		"invalid-rls-dsn-missing.yml":               {ErrMissing, 2},
-		"invalid-rls-dsn-scheme.yml":                {ErrInvalid, 4},
-		"invalid-rls-dsn-garbage.yml":               {ErrInvalid, 4},
-		"invalid-rls-schemas-empty.yml":             {ErrMissing, 5},
-		"invalid-rls-schema-duplicate.yml":          {ErrDuplicate, 7},
-		"invalid-rls-app-role-long.yml":             {ErrInvalid, 7},
-		"invalid-rls-force-type.yml":                {ErrType, 5},
-		"invalid-rls-exclude-table.yml":             {ErrInvalid, 5},
-		"invalid-rls-isolation-unknown-key.yml":     {ErrUnknownKey, 6},
-		"invalid-rls-isolation-role-missing.yml":    {ErrMissing, 5},
-		"invalid-rls-claims-setting.yml":            {ErrInvalid, 7},
-		"invalid-rls-tenants-one.yml":               {ErrMissing, 7},
-		"invalid-rls-claims-json.yml":               {ErrInvalid, 11},
-		"invalid-rls-tenant-id-missing.yml":         {ErrMissing, 10},
-		"invalid-rls-tenant-duplicate.yml":          {ErrDuplicate, 10},
-		"invalid-cascade-tenant-column-missing.yml": {ErrMissing, 2},
-		"invalid-cascade-accounts-missing.yml":      {ErrMissing, 2},
-		"invalid-cascade-accounts-key-empty.yml":    {ErrInvalid, 7},
-		"invalid-cascade-rls-key.yml":               {ErrUnknownKey, 7},
-	}
-	files, err := filepath.Glob("testdata/postgres/invalid-*.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", "postgres", name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg)
-			}
-			t.Log(err)
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if errs[0].Line != tc.line {
-				t.Errorf("line = %d, want %d", errs[0].Line, tc.line)
-			}
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": "; !strings.HasPrefix(err.Error(), prefix) {
-				t.Errorf("message %q does not start with %q", err, prefix)
-			}
-			if strings.Contains(err.Error(), "pg-secret-9f2c") {
-				t.Errorf("message leaks the dsn: %v", err)
-			}
-		})
-	}
+	runSectionInvalid(t, "testdata/postgres", map[string]typeInvalidCase{
+		"invalid-rls-dsn-missing.yml":               {ErrMissing, 2, "monitors[0].dsn"},
+		"invalid-rls-dsn-scheme.yml":                {ErrInvalid, 4, "monitors[0].dsn"},
+		"invalid-rls-dsn-garbage.yml":               {ErrInvalid, 4, "monitors[0].dsn"},
+		"invalid-rls-schemas-empty.yml":             {ErrMissing, 5, "monitors[0].schemas"},
+		"invalid-rls-schema-duplicate.yml":          {ErrDuplicate, 7, "monitors[0].schemas[1]"},
+		"invalid-rls-app-role-long.yml":             {ErrInvalid, 7, "monitors[0].app_roles[1]"},
+		"invalid-rls-force-type.yml":                {ErrType, 5, "monitors[0].force_rls"},
+		"invalid-rls-exclude-table.yml":             {ErrInvalid, 5, "monitors[0].exclude_tables[0]"},
+		"invalid-rls-isolation-unknown-key.yml":     {ErrUnknownKey, 6, "monitors[0].isolation.rol"},
+		"invalid-rls-isolation-role-missing.yml":    {ErrMissing, 5, "monitors[0].isolation.role"},
+		"invalid-rls-claims-setting.yml":            {ErrInvalid, 7, "monitors[0].isolation.claims_setting"},
+		"invalid-rls-tenants-one.yml":               {ErrMissing, 7, "monitors[0].isolation.tenants"},
+		"invalid-rls-claims-json.yml":               {ErrInvalid, 11, "monitors[0].isolation.tenants[1].claims"},
+		"invalid-rls-tenant-id-missing.yml":         {ErrMissing, 10, "monitors[0].isolation.tenants[1].id"},
+		"invalid-rls-tenant-duplicate.yml":          {ErrDuplicate, 10, "monitors[0].isolation.tenants[1].name"},
+		"invalid-cascade-tenant-column-missing.yml": {ErrMissing, 2, "monitors[0].tenant_column"},
+		"invalid-cascade-accounts-missing.yml":      {ErrMissing, 2, "monitors[0].accounts_table"},
+		"invalid-cascade-accounts-key-empty.yml":    {ErrInvalid, 7, "monitors[0].accounts_key"},
+		"invalid-cascade-rls-key.yml":               {ErrUnknownKey, 7, "monitors[0].force_rls"},
+	}, "pg-secret-9f2c")
 }
 
 func TestPostgresConfig(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,42 +26,7 @@ func TestRetentionInvalidConfigs(t *testing.T) {
 		"invalid-retention-max-event-age.yml":              {ErrInvalid, 2, "siem.max_event_age"},
 		"invalid-retention-events-below-max-event-age.yml": {ErrInvalid, 3, "retention.events"},
 	}
-	files, err := filepath.Glob(filepath.Join(retentionInvalidDir, "*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(retentionInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg.Retention)
-			}
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("located at line %d, path %q; want line %d, path %q (%v)", e.Line, e.Path, tc.line, tc.path, err)
-			}
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(err.Error(), prefix) {
-				t.Errorf("message %q does not start with %q", err.Error(), prefix)
-			}
-		})
-	}
+	runSectionInvalid(t, retentionInvalidDir, tests)
 }
 
 // TestRetentionCrossCheckNamesBothKeys: the max_event_age problem names

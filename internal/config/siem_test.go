@@ -1,12 +1,7 @@
 package config
 
 import (
-	"errors"
-	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -27,42 +22,7 @@ func TestSIEMInvalidConfigs(t *testing.T) {
 		"invalid-siem-fingerprint-not-list.yml": {ErrType, 2, "siem.fingerprint_attributes"},
 		"invalid-siem-unknown-key.yml":          {ErrUnknownKey, 2, "siem.queue"},
 	}
-	files, err := filepath.Glob(filepath.Join(siemInvalidDir, "*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(siemInvalidDir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cfg, err := parse(data, path, testEnv)
-			if err == nil {
-				t.Fatalf("parse succeeded: %+v", cfg.SIEM)
-			}
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("located at line %d, path %q; want line %d, path %q (%v)", e.Line, e.Path, tc.line, tc.path, err)
-			}
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(err.Error(), prefix) {
-				t.Errorf("message %q does not start with %q", err.Error(), prefix)
-			}
-		})
-	}
+	runSectionInvalid(t, siemInvalidDir, tests)
 }
 
 func TestSIEMDefaults(t *testing.T) {

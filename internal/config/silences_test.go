@@ -1,58 +1,12 @@
 package config
 
 import (
-	"errors"
 	"os"
-	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
-
-// runSectionInvalid parses every file of dir, which must all be in tests,
-// and checks that each fails with exactly its one located problem.
-func runSectionInvalid(t *testing.T, dir string, tests map[string]typeInvalidCase) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if _, ok := tests[filepath.Base(f)]; !ok {
-			t.Errorf("%s has no entry in the table", f)
-		}
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = parse(data, path, testEnv)
-			if err == nil {
-				t.Fatal("parse succeeded")
-			}
-			t.Log(err)
-			errs := located(t, err)
-			if len(errs) != 1 {
-				t.Fatalf("want exactly one problem, got %d:\n%v", len(errs), err)
-			}
-			e := errs[0]
-			if !errors.Is(err, tc.want) {
-				t.Errorf("errors.Is(err, %v) = false; err = %v", tc.want, err)
-			}
-			if e.Line != tc.line || e.Path != tc.path {
-				t.Errorf("located at line %d, path %q; want line %d, path %q (%v)", e.Line, e.Path, tc.line, tc.path, err)
-			}
-			if prefix := path + ":" + strconv.Itoa(tc.line) + ": " + tc.path + ": "; !strings.HasPrefix(err.Error(), prefix) {
-				t.Errorf("message %q does not start with %q", err.Error(), prefix)
-			}
-		})
-	}
-}
 
 func TestSilencesInvalidConfigs(t *testing.T) {
 	runSectionInvalid(t, "testdata/silences", map[string]typeInvalidCase{

@@ -12,6 +12,10 @@ import (
 type Config struct {
 	// Listen is the address of the HTTP server (API, UI, metrics).
 	Listen string `yaml:"listen"`
+	// TLS makes the HTTP server serve HTTPS (tls_listener.go).
+	TLS TLSListenerConfig `yaml:"tls"`
+	// UI configures the auditor web UI (ui_server.go).
+	UI UIConfig `yaml:"ui"`
 	// Store selects the persistence backend by URL scheme.
 	Store StoreConfig `yaml:"store"`
 	// Auth secures the HTTP API: API key checks, signatures, rate limits.
@@ -41,6 +45,8 @@ type Config struct {
 	Silences []SilenceConfig `yaml:"silences"`
 	// SLA sets the SLA clocks of incidents (sla.go).
 	SLA SLAConfig `yaml:"sla"`
+	// Slack posts incidents to Slack and takes actions from it (slack.go).
+	Slack SlackConfig `yaml:"slack"`
 	// Monitors are the checks to schedule.
 	Monitors []Monitor `yaml:"monitors"`
 }

@@ -61,6 +61,8 @@ func (c *Config) validate(ch *checker) {
 		ch.errorf("listen", ErrInvalid, "%s", msg)
 	}
 	c.Store.validate(ch)
+	c.TLS.validate(ch)
+	c.UI.validate(ch)
 	c.Auth.validate(ch)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		ch.errorf("log.level", ErrInvalid, "unknown log level %s (use %s)", quote(c.Log.Level), strings.Join(logLevels, ", "))
@@ -90,6 +92,7 @@ func (c *Config) validate(ch *checker) {
 	c.validateForward(ch)
 	c.Remediation.validate(ch)
 	c.validateRetention(ch)
+	c.Slack.validate(ch)
 	firstLine := map[string]string{} // monitor name → path of its first use
 	for i := range c.Monitors {
 		m := &c.Monitors[i]
@@ -173,17 +176,22 @@ func (s StoreConfig) validate(ch *checker) {
 // monitorName is the form of a monitor name.
 var monitorName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
 
+// checkName records a name of a monitor or other named item (what says
+// which) at path that is missing, too long or not of monitorName's form.
+func checkName(ch *checker, path, what, name string) {
+	switch {
+	case name == "":
+		ch.errorf(path, ErrMissing, "%s name is required", what)
+	case len(name) > MaxMonitorNameLen:
+		ch.errorf(path, ErrInvalid, "%s name is longer than %d characters", what, MaxMonitorNameLen)
+	case !monitorName.MatchString(name):
+		ch.errorf(path, ErrInvalid, "invalid %s name %s (use lower-case letters, digits, _ . and -, starting with a letter or digit)", what, quote(name))
+	}
+}
+
 // validate checks one monitor; path is its key path, monitors[i].
 func (m *Monitor) validate(ch *checker, path string) {
-	np := joinPath(path, "name")
-	switch {
-	case m.Name == "":
-		ch.errorf(np, ErrMissing, "monitor name is required")
-	case len(m.Name) > MaxMonitorNameLen:
-		ch.errorf(np, ErrInvalid, "monitor name is longer than %d characters", MaxMonitorNameLen)
-	case !monitorName.MatchString(m.Name):
-		ch.errorf(np, ErrInvalid, "invalid monitor name %s (use lower-case letters, digits, _ . and -, starting with a letter or digit)", quote(m.Name))
-	}
+	checkName(ch, joinPath(path, "name"), "monitor", m.Name)
 	kind, known := monitorTypes[m.Type]
 	switch {
 	case m.Type == "":

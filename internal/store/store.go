@@ -52,6 +52,10 @@ type Store interface {
 	CorrelationStore
 	// SilenceStore keeps the silences created at run time (silences.go).
 	incident.SilenceStore
+	// SlackOutbox is the Slack notifier's outbox and threads (slack.go).
+	SlackOutbox
+	// UISessionStore keeps the web UI's sessions (ui_sessions.go).
+	UISessionStore
 	// Migrate applies the pending schema migrations and reports how many
 	// ran; with none pending it does nothing.
 	Migrate(ctx context.Context) (applied int, err error)
