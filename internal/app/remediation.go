@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,8 +29,22 @@ func (a *App) newRemediation(logger *slog.Logger) (*incident.Remediator, error) 
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range set.MissingEnv(os.LookupEnv) {
-		logger.Warn("playbook step needs an environment variable that is not set; the step will fail when it runs", "missing", u.String())
+	if missing := set.MissingEnv(os.LookupEnv); len(missing) > 0 {
+		// One line, not one per step: the built-in playbooks reference
+		// hooks that a fresh installation has not configured yet.
+		vars, steps := map[string]bool{}, make([]string, 0, len(missing))
+		var names []string
+		for _, u := range missing {
+			steps = append(steps, u.Playbook+"/"+u.Step)
+			if !vars[u.Var] {
+				vars[u.Var] = true
+				names = append(names, u.Var)
+			}
+		}
+		slices.Sort(names)
+		steps = slices.Compact(steps)
+		logger.Warn("playbook steps reference environment variables that are not set; those steps fail (and escalate) when they run",
+			"variables", strings.Join(names, ","), "steps", strings.Join(steps, ","))
 	}
 	scanner := secretscan.NewScanner(secretscan.DefaultRules())
 	exec, err := playbooks.NewExecutor(playbooks.Options{
