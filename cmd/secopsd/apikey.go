@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,9 +98,7 @@ func cmdAPIKeyCreate(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(createdKey{Key: k.Key, Status: k.Key.Status(time.Now()), Token: k.Token, SigningSecret: k.SigningSecret})
+		return printJSON(stdout, createdKey{Key: k.Key, Status: k.Key.Status(time.Now()), Token: k.Token, SigningSecret: k.SigningSecret})
 	}
 	exp := "never expires"
 	if k.Key.ExpiresAt != nil {
@@ -148,9 +145,7 @@ func cmdAPIKeyList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		for _, k := range keys {
 			out = append(out, listedKey{Key: k, Status: k.Status(now)})
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return printJSON(stdout, out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tROLE\tSIGNED\tCREATED\tEXPIRES\tLAST USED\tSTATUS")

@@ -44,9 +44,7 @@ func cmdApprovals(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if list == nil {
 			list = []incident.Approval{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tINCIDENT\tSTEP\tDEADLINE\tON TIMEOUT\tAPPROVERS")
@@ -129,4 +127,11 @@ func cmdRunPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintf(stdout, "run %d: playbook %s, attempt %d, status %s (see secopsd incidents show %d)\n",
 		run.ID, run.Playbook, max(run.Attempt, 0), run.Status, id)
 	return nil
+}
+
+// printJSON writes v to w as indented JSON, as every --json flag does.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

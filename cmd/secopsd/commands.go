@@ -192,13 +192,25 @@ func cmdIncidentsList(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs, cfgPath := newFlagSet("incidents list", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
 	status := fs.String("status", "", "only incidents in this `status` (open, acknowledged, resolved)")
+	severity := fs.String("severity", "", "only incidents of this `severity` (info, low, medium, high, critical)")
+	tier := fs.String("tier", "", "only incidents of this `tier` (MINOR, MAJOR, CRITICAL)")
 	limit := fs.Int("limit", 100, "at most this many incidents (1-1000)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return usageErr(err)
 	}
-	f := incident.Filter{Status: incident.Status(*status), Limit: *limit}
+	f := incident.Filter{Status: incident.Status(*status), Tier: incident.Tier(strings.ToUpper(*tier)), Limit: *limit}
 	if *status != "" && !f.Status.Valid() {
 		return &exitError{code: 2, msg: fmt.Sprintf("--status %q: want open, acknowledged or resolved", *status)}
+	}
+	if *severity != "" {
+		sev, err := event.ParseSeverity(*severity)
+		if err != nil {
+			return &exitError{code: 2, msg: fmt.Sprintf("--severity %q: want info, low, medium, high or critical", *severity)}
+		}
+		f.Severities = []event.Severity{sev}
+	}
+	if *tier != "" && !f.Tier.Valid() {
+		return &exitError{code: 2, msg: fmt.Sprintf("--tier %q: want MINOR, MAJOR or CRITICAL", *tier)}
 	}
 	if *limit < 1 || *limit > 1000 {
 		return &exitError{code: 2, msg: fmt.Sprintf("--limit %d: want 1 to 1000", *limit)}
@@ -216,9 +228,7 @@ func cmdIncidentsList(ctx context.Context, args []string, stdout, stderr io.Writ
 		if list == nil {
 			list = []incident.Incident{}
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(list)
+		return printJSON(stdout, list)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tSEVERITY\tTIER\tOPENED\tRESOLVED\tTITLE")
@@ -267,9 +277,7 @@ func cmdIncidentsShow(ctx context.Context, args []string, stdout, stderr io.Writ
 		tl = []incident.TimelineEntry{}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(api.IncidentDetail{Incident: inc, Timeline: tl})
+		return printJSON(stdout, api.IncidentDetail{Incident: inc, Timeline: tl})
 	}
 	fmt.Fprintf(stdout, "Incident %d: %s\n", inc.ID, inc.Title)
 	fmt.Fprintf(stdout, "  status %s, severity %s, tier %s, monitor %s\n", inc.Status, inc.Severity, inc.Tier, inc.Monitor)

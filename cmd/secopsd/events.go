@@ -107,9 +107,7 @@ func cmdEventsList(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("list events: %w", err)
 	}
 	if *ef.asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(evs)
+		return printJSON(stdout, evs)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tSEVERITY\tSOURCE\tKIND\tCATEGORY\tATTRIBUTES\tID")

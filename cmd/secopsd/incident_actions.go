@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -88,9 +87,7 @@ func cmdIncidentAction(ctx context.Context, action string, args []string, stdout
 		return actionExit(name, id, err)
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(api.ActionResult{Incident: inc, Entry: entry})
+		return printJSON(stdout, api.ActionResult{Incident: inc, Entry: entry})
 	}
 	fmt.Fprintf(stdout, "incident %d %s by %s (timeline entry %d); status %s\n", inc.ID, incidentActions[action], entry.Actor, entry.Seq, inc.Status)
 	return nil

@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/auth"
+	"github.com/secopsd/secopsd/internal/event"
 	"github.com/secopsd/secopsd/internal/incident"
 )
 
@@ -172,6 +174,21 @@ func (h *handler) listIncidents(w http.ResponseWriter, r *http.Request) {
 		f.Status = incident.Status(s)
 		if !f.Status.Valid() {
 			writeError(w, http.StatusBadRequest, "status: want one of open, acknowledged, resolved")
+			return
+		}
+	}
+	if s := q.Get("severity"); s != "" {
+		sev, err := event.ParseSeverity(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "severity: want one of info, low, medium, high, critical")
+			return
+		}
+		f.Severities = []event.Severity{sev}
+	}
+	if s := q.Get("tier"); s != "" {
+		f.Tier = incident.Tier(strings.ToUpper(s))
+		if !f.Tier.Valid() {
+			writeError(w, http.StatusBadRequest, "tier: want one of MINOR, MAJOR, CRITICAL")
 			return
 		}
 	}

@@ -27,10 +27,18 @@ func setup(t *testing.T, ready func(context.Context) error) (*httptest.Server, s
 	t.Cleanup(func() { st.Close() })
 	var ids []int64
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	for i, mon := range []string{"a", "b", "a"} {
+	for i, spec := range []struct {
+		mon  string
+		sev  event.Severity
+		tier incident.Tier
+	}{
+		{"a", event.SeverityHigh, incident.TierMajor},
+		{"b", event.SeverityCritical, incident.TierCritical},
+		{"a", event.SeverityHigh, incident.TierMinor},
+	} {
 		inc, err := st.CreateIncident(ctx, incident.Incident{
-			Fingerprint: "fp" + string(rune('0'+i)), Title: "t", Monitor: mon, Severity: event.SeverityHigh,
-			Tier: incident.TierMajor, Status: incident.StatusOpen, OpenedAt: now,
+			Fingerprint: "fp" + string(rune('0'+i)), Title: "t", Monitor: spec.mon, Severity: spec.sev,
+			Tier: spec.tier, Status: incident.StatusOpen, OpenedAt: now,
 		}, incident.Entry{Time: now, Actor: "test", Kind: incident.KindOpened, Payload: map[string]int{"i": i}})
 		if err != nil {
 			t.Fatal(err)
@@ -93,6 +101,14 @@ func TestListIncidents(t *testing.T) {
 		{"?before=" + itoa(ids[2]) + "&limit=1", []int64{ids[1]}},
 		{"?fingerprint=fp1", []int64{ids[1]}},
 		{"?monitor=zzz", []int64{}},
+		{"?severity=high", []int64{ids[2], ids[0]}},
+		{"?severity=CRITICAL", []int64{ids[1]}},
+		{"?severity=low", []int64{}},
+		{"?tier=MINOR", []int64{ids[2]}},
+		{"?tier=major", []int64{ids[0]}},
+		{"?severity=high&tier=MAJOR", []int64{ids[0]}},
+		{"?severity=high&status=open", []int64{ids[2]}},
+		{"?severity=high&before=" + itoa(ids[2]), []int64{ids[0]}},
 	}
 	for _, c := range cases {
 		var got []incident.Incident
@@ -124,11 +140,15 @@ func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }
 func TestBadQueriesAre400WithField(t *testing.T) {
 	srv, _, _ := setup(t, nil)
 	for query, field := range map[string]string{
-		"?status=closed": "status",
-		"?limit=0":       "limit",
-		"?limit=5000":    "limit",
-		"?limit=x":       "limit",
-		"?before=-3":     "before",
+		"?status=closed":    "status",
+		"?limit=0":          "limit",
+		"?limit=5000":       "limit",
+		"?limit=x":          "limit",
+		"?before=-3":        "before",
+		"?severity=severe":  "severity",
+		"?severity=unknown": "severity",
+		"?tier=urgent":      "tier",
+		"?tier=MINOR%27--":  "tier",
 	} {
 		code, raw := get(t, srv.URL+"/api/v1/incidents"+query, nil)
 		if code != http.StatusBadRequest || !strings.Contains(raw, field) {

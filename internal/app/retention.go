@@ -20,16 +20,26 @@ import (
 // retentionPolicy is the retention section of cfg as a retention.Policy.
 func retentionPolicy(cfg *config.Config) retention.Policy {
 	r := cfg.Retention
+	idle := cfg.UI.SessionIdle.Std()
+	if idle <= 0 {
+		idle = config.DefaultUISessionIdle
+	}
 	return retention.Policy{
 		Events:           r.Events.Std(),
 		Nonces:           r.Nonces.Std(),
 		CorrelationState: r.CorrelationState.Std(),
 		Interval:         r.Interval.Std(),
+		// UI sessions are purged once they end by the UI's own expiry.
+		UISessionIdle: idle,
 	}
 }
 
-// The store purges the correlator's state (store.CorrelationStore).
-var _ retention.CorrelationStore = store.Store(nil)
+// The store purges the correlator's state (store.CorrelationStore) and
+// the web UI's sessions (store.UISessionStore).
+var (
+	_ retention.CorrelationStore = store.Store(nil)
+	_ retention.UISessionStore   = store.Store(nil)
+)
 
 // newPurger builds the daemon's scheduled retention purge: its purges
 // are recorded through rec (the daemon's event path) and counted in reg;
@@ -42,6 +52,7 @@ func newPurger(cfg *config.Config, st store.Store, rec retention.Recorder, clock
 	p, err := retention.New(retention.Options{
 		Store:            st,
 		CorrelationState: st,
+		UISessions:       st,
 		Policy:           retentionPolicy(cfg),
 		Now:              now,
 		Logger:           logger,
@@ -102,6 +113,7 @@ func Purge(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Pu
 	p, err := retention.New(retention.Options{
 		Store:            st,
 		CorrelationState: st,
+		UISessions:       st,
 		Policy:           retentionPolicy(cfg),
 		Now:              opts.Now,
 		Logger:           logger.With("component", "retention"),

@@ -81,6 +81,14 @@ func runDaemonPurge(t *testing.T, storeURL string) {
 			t.Fatal(err)
 		}
 	}
+	// A web UI session that ended (idle and past its expiry at the
+	// daemon's clock) and one still live then.
+	for i, seen := range []time.Time{now, later.Now().Add(-time.Minute)} {
+		if err := a.Store().CreateUISession(ctx, store.UISession{IDHash: strings.Repeat(fmt.Sprint(i), 64), KeyID: "k", Role: "viewer",
+			CreatedAt: now, LastSeenAt: seen, ExpiresAt: now.Add(time.Duration(i*9+1) * 24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	stored, err := a.Store().CountEventsBefore(ctx, now.Add(time.Hour))
 	if err != nil || stored < 3 {
 		t.Fatalf("%d events stored (%v), want at least 3", stored, err)
@@ -102,6 +110,12 @@ func runDaemonPurge(t *testing.T, storeURL string) {
 	}
 	if r := got[retention.DataCorrelationState]; r.Deleted < 1 || r.RecordID == 0 {
 		t.Errorf("correlation state: %+v, want its group purged and recorded", r)
+	}
+	if r := got[retention.DataUISessions]; r.Deleted != 1 || r.RecordID == 0 || r.Retention != "30m" {
+		t.Errorf("ui sessions: %+v, want the ended one purged and recorded", r)
+	}
+	if _, err := a.Store().GetUISession(ctx, strings.Repeat("1", 64)); err != nil {
+		t.Errorf("the live ui session was purged: %v", err)
 	}
 
 	recs, err := a.Store().ListPurges(ctx, 0)

@@ -122,12 +122,16 @@ func (o slackOutbox) DueSlack(ctx context.Context, now time.Time, limit int) ([]
 	return out, err
 }
 
-func (o slackOutbox) ClaimSlack(ctx context.Context, ids []int64, batch string, now time.Time) error {
-	return o.s.ClaimSlack(ctx, ids, batch, now)
+func (o slackOutbox) ClaimSlack(ctx context.Context, c slack.Claim) (bool, error) {
+	sc := store.SlackClaim{Batch: c.Batch, Token: c.Token, Now: c.Now, Until: c.Until}
+	for _, r := range c.Rows {
+		sc.Rows = append(sc.Rows, store.SlackClaimRow(r))
+	}
+	return o.s.ClaimSlack(ctx, sc)
 }
 
-func (o slackOutbox) RetrySlack(ctx context.Context, ids []int64, status string, next time.Time, lastError string) error {
-	return o.s.RetrySlack(ctx, ids, status, next, lastError)
+func (o slackOutbox) RetrySlack(ctx context.Context, ids []int64, token, status string, next time.Time, lastError string) error {
+	return o.s.RetrySlack(ctx, ids, token, status, next, lastError)
 }
 
 func (o slackOutbox) MarkSlackSent(ctx context.Context, d slack.Delivery) error {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/secopsd/secopsd/internal/event"
 )
 
 // ErrNotFound is returned by a Store when the incident asked for does not exist.
@@ -18,10 +20,16 @@ type Filter struct {
 	Status      Status
 	Fingerprint string
 	Monitor     string
-	Since       time.Time // opened at or after
-	Until       time.Time // opened before
-	Limit       int       // 0 means the store's default
-	BeforeID    int64     // pagination: only incidents with a smaller id
+	// Severities keeps only incidents of one of these severities (an
+	// exact match; event.SeverityUnknown may be listed). Empty does not
+	// filter.
+	Severities []event.Severity
+	// Tier keeps only incidents of this tier.
+	Tier     Tier
+	Since    time.Time // opened at or after
+	Until    time.Time // opened before
+	Limit    int       // 0 means the store's default
+	BeforeID int64     // pagination: only incidents with a smaller id
 }
 
 // MutateFunc changes an incident inside a store transaction and returns the

@@ -1,8 +1,8 @@
 // Package retention enforces how long secopsd keeps each kind of data: a
-// Purger deletes raw events, expired nonces of signed requests and stale
-// correlation state on a schedule (or once, for `secopsd purge`), and
-// records every purge that deleted something — and every purge of raw
-// events — in the store's append-only purge log, as a
+// Purger deletes raw events, expired nonces of signed requests, stale
+// correlation state and ended web UI sessions on a schedule (or once, for
+// `secopsd purge`), and records every purge that deleted something — and
+// every purge of raw events — in the store's append-only purge log, as a
 // secopsd.retention.purge event, in the log and in Prometheus metrics.
 //
 // Incident timelines are never purged (they are kept until explicitly

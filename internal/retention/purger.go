@@ -29,6 +29,9 @@ const (
 	DataNonces = "nonces"
 	// DataCorrelationState is the state of correlation windows.
 	DataCorrelationState = "correlation_state"
+	// DataUISessions are the web UI's sessions, purged once they ended:
+	// past their absolute expiry, idle too long, or signed out.
+	DataUISessions = "ui_sessions"
 )
 
 // The event a Purger records for every recorded purge.
@@ -46,7 +49,7 @@ const (
 	// DefaultNonceInterval is how often expired nonces are purged.
 	DefaultNonceInterval = time.Minute
 	// DefaultStartDelay is how long after Start the first purge of
-	// events and correlation state runs: soon enough that a daemon
+	// events, correlation state and UI sessions runs: soon enough that a daemon
 	// restarted more often than Policy.Interval still purges.
 	DefaultStartDelay = time.Minute
 	// maxErrorLen bounds the error text kept in a purge record.
@@ -61,10 +64,11 @@ const (
 type Record struct {
 	// ID is assigned by the store.
 	ID int64 `json:"id"`
-	// DataType is DataEvents, DataNonces or DataCorrelationState.
+	// DataType is DataEvents, DataNonces, DataCorrelationState or
+	// DataUISessions.
 	DataType string `json:"data_type"`
-	// Cutoff is the time before which (for nonces: at or before which
-	// they expired) rows were deleted.
+	// Cutoff is the time before which (for nonces and UI sessions: at or
+	// before which they expired) rows were deleted.
 	Cutoff time.Time `json:"cutoff"`
 	// Deleted is how many rows were deleted.
 	Deleted int64 `json:"deleted"`
@@ -102,6 +106,17 @@ type CorrelationStore interface {
 	PurgeCorrelationState(ctx context.Context, before time.Time) (int64, error)
 }
 
+// UISessionStore purges the web UI's sessions that ended at now: past
+// their absolute expiry, last used at or before idleBefore, or signed
+// out.
+type UISessionStore interface {
+	// PurgeUISessions deletes those sessions and reports how many.
+	PurgeUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+	// CountExpiredUISessions counts the sessions PurgeUISessions would
+	// delete.
+	CountExpiredUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+}
+
 // Recorder stores events that secopsd produces itself; the daemon records
 // them like ingested ones (minimized, classified, stored, forwarded).
 type Recorder interface {
@@ -120,8 +135,14 @@ type Policy struct {
 	// CorrelationState is how long correlation state is kept after its
 	// last update.
 	CorrelationState time.Duration
-	// Interval is how often events and correlation state are purged.
+	// Interval is how often events, correlation state and UI sessions
+	// are purged.
 	Interval time.Duration
+	// UISessionIdle is how long an unused web UI session lasts (the UI's
+	// idle expiry): a session last used that long ago is purged, as is
+	// one past its absolute expiry or signed out. Required when
+	// Options.UISessions is set.
+	UISessionIdle time.Duration
 }
 
 func (p Policy) validate() error {
@@ -134,6 +155,9 @@ func (p Policy) validate() error {
 			errs = append(errs, fmt.Errorf("retention: Policy.%s must be greater than 0, got %s", d.name, d.d))
 		}
 	}
+	if p.UISessionIdle < 0 {
+		errs = append(errs, fmt.Errorf("retention: Policy.UISessionIdle must not be negative, got %s", p.UISessionIdle))
+	}
 	return errors.Join(errs...)
 }
 
@@ -144,6 +168,9 @@ type Options struct {
 	// CorrelationState purges correlation state; nil skips that data type
 	// (reported as skipped).
 	CorrelationState CorrelationStore
+	// UISessions purges the web UI's ended sessions; nil skips that data
+	// type (reported as skipped).
+	UISessions UISessionStore
 	// Policy is the retention of each data type; required.
 	Policy Policy
 	// Now is the clock that cutoffs and records use; nil means time.Now.
@@ -161,8 +188,8 @@ type Options struct {
 	// NonceInterval is how often Start's schedule purges expired nonces;
 	// 0 means DefaultNonceInterval, or Policy.Interval if shorter.
 	NonceInterval time.Duration
-	// StartDelay is how long after Start the first purge of events and
-	// correlation state runs; 0 means DefaultStartDelay, or
+	// StartDelay is how long after Start the first purge of events,
+	// correlation state and UI sessions runs; 0 means DefaultStartDelay, or
 	// Policy.Interval if shorter.
 	StartDelay time.Duration
 }
@@ -173,6 +200,9 @@ func (o *Options) validate() error {
 	}
 	if err := o.Policy.validate(); err != nil {
 		return err
+	}
+	if o.UISessions != nil && o.Policy.UISessionIdle <= 0 {
+		return errors.New("retention: Policy.UISessionIdle must be greater than 0 when UISessions is set")
 	}
 	if o.NonceInterval < 0 || o.StartDelay < 0 {
 		return errors.New("retention: NonceInterval and StartDelay must not be negative")
@@ -211,12 +241,15 @@ type Report struct {
 
 // Result is the outcome of purging one data type.
 type Result struct {
-	// DataType is DataEvents, DataNonces or DataCorrelationState.
+	// DataType is DataEvents, DataNonces, DataCorrelationState or
+	// DataUISessions.
 	DataType string `json:"data_type"`
-	// Retention is how long the data type is kept, such as "7d".
+	// Retention is how long the data type is kept, such as "7d"; for UI
+	// sessions, their idle expiry.
 	Retention string `json:"retention"`
 	// Cutoff is the time before which rows were (or would be) deleted;
-	// for nonces, the time at or before which they expired.
+	// for nonces and UI sessions, the time at or before which they
+	// expired.
 	Cutoff time.Time `json:"cutoff"`
 	// Deleted is how many rows were deleted, or in a dry run would be.
 	Deleted int64 `json:"deleted"`
@@ -263,13 +296,13 @@ func New(opts Options) (*Purger, error) {
 // the errors of the data types that failed, joined; the others are purged
 // regardless.
 func (p *Purger) RunOnce(ctx context.Context) (Report, error) {
-	return p.run(ctx, false, DataEvents, DataCorrelationState, DataNonces)
+	return p.run(ctx, false, DataEvents, DataCorrelationState, DataNonces, DataUISessions)
 }
 
 // DryRun counts, for every data type, what RunOnce would delete now; it
 // deletes, records and emits nothing.
 func (p *Purger) DryRun(ctx context.Context) (Report, error) {
-	return p.run(ctx, true, DataEvents, DataCorrelationState, DataNonces)
+	return p.run(ctx, true, DataEvents, DataCorrelationState, DataNonces, DataUISessions)
 }
 
 // run purges (or counts) the given data types in one run.
@@ -327,6 +360,19 @@ func (p *Purger) purge(ctx context.Context, dataType string, dry bool) (Result, 
 			return res, nil
 		}
 		n, err = p.opts.CorrelationState.PurgeCorrelationState(ctx, res.Cutoff)
+	case DataUISessions:
+		res.Retention = FormatDuration(p.opts.Policy.UISessionIdle)
+		res.Cutoff = started
+		idleBefore := started.Add(-p.opts.Policy.UISessionIdle)
+		switch {
+		case p.opts.UISessions == nil:
+			res.Skipped = "the store keeps no UI sessions"
+			return res, nil
+		case dry:
+			n, err = p.opts.UISessions.CountExpiredUISessions(ctx, res.Cutoff, idleBefore)
+		default:
+			n, err = p.opts.UISessions.PurgeUISessions(ctx, res.Cutoff, idleBefore)
+		}
 	default:
 		return res, fmt.Errorf("purge: unknown data type %q", dataType)
 	}
@@ -341,7 +387,8 @@ func (p *Purger) purge(ctx context.Context, dataType string, dry bool) (Result, 
 	finished := p.opts.Now()
 	p.metrics.observe(dataType, n, err == nil, finished)
 	if n == 0 && dataType != DataEvents {
-		// Nothing to record: no row per minute for an idle nonce table.
+		// Nothing to record: no row per minute for an idle nonce table
+		// (nor per interval for correlation state or UI sessions).
 		if err != nil {
 			p.opts.Logger.Error("retention purge failed", "data_type", dataType, "err", err)
 		} else {
@@ -394,8 +441,11 @@ func purgeEvent(rec Record, retention string) event.Event {
 		attrs["purge_id"] = strconv.FormatInt(rec.ID, 10)
 	}
 	title := fmt.Sprintf("retention purge deleted %d %s older than %s", rec.Deleted, rec.DataType, retention)
-	if rec.DataType == DataNonces {
+	switch rec.DataType {
+	case DataNonces:
 		title = fmt.Sprintf("retention purge deleted %d expired nonces", rec.Deleted)
+	case DataUISessions:
+		title = fmt.Sprintf("retention purge deleted %d ended ui sessions (idle expiry %s)", rec.Deleted, retention)
 	}
 	if rec.Error != "" {
 		attrs["error"] = rec.Error
@@ -456,8 +506,8 @@ func FormatDuration(d time.Duration) string {
 }
 
 // Start runs the schedule until Stop: expired nonces every NonceInterval;
-// events and correlation state StartDelay after Start, then every
-// Policy.Interval. Calling it again, or after Stop, does nothing.
+// events, correlation state and UI sessions StartDelay after Start, then
+// every Policy.Interval. Calling it again, or after Stop, does nothing.
 func (p *Purger) Start() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -506,7 +556,7 @@ func (p *Purger) loop(ctx context.Context, stop <-chan struct{}, done chan<- str
 		case <-nonces.C:
 			p.scheduled(ctx, p.opts.NonceInterval, DataNonces)
 		case <-full.C:
-			p.scheduled(ctx, p.opts.Policy.Interval, DataEvents, DataCorrelationState)
+			p.scheduled(ctx, p.opts.Policy.Interval, DataEvents, DataCorrelationState, DataUISessions)
 			full.Reset(p.opts.Policy.Interval)
 		}
 	}
@@ -533,7 +583,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	m := &metrics{
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "secopsd_retention_purged_rows_total", Help: "Rows deleted by retention purges, by data type (events, nonces, correlation_state).",
+			Name: "secopsd_retention_purged_rows_total", Help: "Rows deleted by retention purges, by data type (events, nonces, correlation_state, ui_sessions).",
 		}, []string{"data_type"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "secopsd_retention_purges_total", Help: "Retention purges run, by data type and outcome (ok, error).",

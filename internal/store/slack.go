@@ -18,8 +18,10 @@ import (
 const (
 	// SlackPending is a row not posted yet, or refused by Slack.
 	SlackPending = "pending"
-	// SlackSending is a row whose last attempt has an unknown outcome (a
-	// crash or a lost answer): look the message up before posting again.
+	// SlackSending is a row claimed by a delivery worker until its
+	// NextAttemptAt (the lease), or whose last attempt has an unknown
+	// outcome (a crash or a lost answer): look the message up before
+	// posting again.
 	SlackSending = "sending"
 	// SlackSent is a posted row.
 	SlackSent = "sent"
@@ -41,10 +43,12 @@ type SlackOutboxRow struct {
 	NextAttemptAt time.Time
 	LastError     string
 	// Batch names the digest message the row was claimed for.
-	Batch     string
-	TS        string
-	CreatedAt time.Time
-	SentAt    *time.Time
+	Batch string
+	// ClaimToken names the last claim that took the row ("" if none).
+	ClaimToken string
+	TS         string
+	CreatedAt  time.Time
+	SentAt     *time.Time
 }
 
 // SlackThread is the root message of an incident in Slack.
@@ -79,6 +83,27 @@ type SlackDelivery struct {
 	Approval *SlackApprovalMessage
 }
 
+// SlackClaimRow is a row to claim as its claimer read it.
+type SlackClaimRow struct {
+	ID int64
+	// Token is the row's ClaimToken as read; the claim fails if the row
+	// was claimed since.
+	Token string
+}
+
+// SlackClaim asks to take rows for one delivery attempt, all or none.
+type SlackClaim struct {
+	Rows []SlackClaimRow
+	// Batch is recorded on the rows (the digest message they go in).
+	Batch string
+	// Token names this claim; it must be new (random) for every claim.
+	Token string
+	// Now is the claim's time: only rows due at Now are taken.
+	Now time.Time
+	// Until ends the lease: the rows are not due to anyone else before.
+	Until time.Time
+}
+
 // SlackOutbox is the store side of the Slack notifier.
 type SlackOutbox interface {
 	// EnqueueSlack adds a row unless one exists for its (incident, seq);
@@ -88,12 +113,16 @@ type SlackOutbox interface {
 	// limit: of each incident the unsent immediate row of lowest seq when
 	// it is due (a later row waits for it), and every due digest row.
 	DueSlack(ctx context.Context, now time.Time, limit int) ([]SlackOutboxRow, error)
-	// ClaimSlack marks unsent rows sending, counts an attempt and records
-	// batch, before they are posted.
-	ClaimSlack(ctx context.Context, ids []int64, batch string, now time.Time) error
-	// RetrySlack records a failed attempt on unsent rows: their status
-	// (pending or sending), next attempt and error.
-	RetrySlack(ctx context.Context, ids []int64, status string, next time.Time, lastError string) error
+	// ClaimSlack takes all of c.Rows or none, as one compare-and-set: each
+	// must be unsent, due at c.Now and still carry the token its claimer
+	// read. It marks them sending with c.Token, c.Batch, an attempt more
+	// and the lease c.Until as next attempt, and reports whether it took
+	// them; of concurrent claims of a row exactly one succeeds.
+	ClaimSlack(ctx context.Context, c SlackClaim) (bool, error)
+	// RetrySlack records a failed attempt on the unsent rows that the
+	// claim token still holds: their status (pending or sending), next
+	// attempt and error.
+	RetrySlack(ctx context.Context, ids []int64, token, status string, next time.Time, lastError string) error
 	// MarkSlackSent records, in one transaction, that rows were posted,
 	// with the thread and approval message they started.
 	MarkSlackSent(ctx context.Context, d SlackDelivery) error
@@ -112,7 +141,7 @@ type SlackOutbox interface {
 }
 
 const slackOutboxColumns = `id, incident_id, seq, kind, channel, mention, digest_ms, status, attempts,
-	next_attempt_at, last_error, batch, ts, created_at, sent_at`
+	next_attempt_at, last_error, batch, claim_token, ts, created_at, sent_at`
 
 // EnqueueSlack inserts row as pending unless (incident, seq) is stored.
 func (s *sqlStore) EnqueueSlack(ctx context.Context, row SlackOutboxRow) (bool, error) {
@@ -182,25 +211,66 @@ func idList(ids []int64, from int) (string, []any) {
 	return strings.Join(ps, ", "), args
 }
 
-// ClaimSlack marks unsent rows as sending and counts the attempt.
-func (s *sqlStore) ClaimSlack(ctx context.Context, ids []int64, batch string, now time.Time) error {
-	if len(ids) == 0 {
+// errSlackClaimLost rolls back a claim that could not take every row.
+var errSlackClaimLost = errors.New("slack rows claimed by another worker")
+
+// ClaimSlack takes rows with a conditional UPDATE, all or none.
+func (s *sqlStore) ClaimSlack(ctx context.Context, c SlackClaim) (bool, error) {
+	switch {
+	case len(c.Rows) == 0:
+		return false, fmt.Errorf("claim slack messages: no rows: %w", ErrInvalid)
+	case c.Token == "":
+		return false, fmt.Errorf("claim slack messages: no claim token: %w", ErrInvalid)
+	case c.Now.IsZero() || !c.Until.After(c.Now):
+		return false, fmt.Errorf("claim slack messages: lease ends %s, not after %s: %w", c.Until, c.Now, ErrInvalid)
+	}
+	args := []any{c.Batch, c.Token, s.b.timeArg(c.Until), s.b.timeArg(c.Now)}
+	conds := make([]string, len(c.Rows))
+	for i, r := range c.Rows {
+		conds[i] = fmt.Sprintf("(id = $%d AND claim_token = $%d)", len(args)+1, len(args)+2)
+		args = append(args, r.ID, r.Token)
+	}
+	err := s.b.inTx(ctx, func(q querier) error {
+		// The WHERE clause is evaluated on the row as it is when the UPDATE
+		// locks it (PostgreSQL re-checks it after a concurrent update;
+		// SQLite has one writer), so a second claimer finds the new token
+		// and a lease in the future, and takes nothing.
+		rs, err := q.query(ctx, `UPDATE slack_outbox SET status = 'sending', attempts = attempts + 1, batch = $1,
+				claim_token = $2, next_attempt_at = $3
+			WHERE status <> 'sent' AND next_attempt_at <= $4 AND (`+strings.Join(conds, " OR ")+`)
+			RETURNING id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		n := 0
+		for rs.Next() {
+			n++
+		}
+		if err := rs.Err(); err != nil {
+			return err
+		}
+		if n != len(c.Rows) {
+			return errSlackClaimLost
+		}
 		return nil
+	})
+	if errors.Is(err, errSlackClaimLost) {
+		return false, nil
 	}
-	in, args := idList(ids, 3)
-	err := s.b.pool().exec(ctx, `UPDATE slack_outbox SET status = 'sending', attempts = attempts + 1, batch = $1,
-			next_attempt_at = $2
-		WHERE status <> 'sent' AND id IN (`+in+`)`, append([]any{batch, s.b.timeArg(now)}, args...)...)
 	if err != nil {
-		return fmt.Errorf("claim slack messages: %w", err)
+		return false, fmt.Errorf("claim slack messages: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
-// RetrySlack records a failed attempt on unsent rows.
-func (s *sqlStore) RetrySlack(ctx context.Context, ids []int64, status string, next time.Time, lastError string) error {
+// RetrySlack records a failed attempt on the unsent rows token holds.
+func (s *sqlStore) RetrySlack(ctx context.Context, ids []int64, token, status string, next time.Time, lastError string) error {
 	if status != SlackPending && status != SlackSending {
 		return fmt.Errorf("retry slack messages: status %q: %w", status, ErrInvalid)
+	}
+	if token == "" {
+		return fmt.Errorf("retry slack messages: no claim token: %w", ErrInvalid)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -208,9 +278,10 @@ func (s *sqlStore) RetrySlack(ctx context.Context, ids []int64, status string, n
 	if len(lastError) > 1024 {
 		lastError = strings.ToValidUTF8(lastError[:1024], "")
 	}
-	in, args := idList(ids, 4)
+	in, args := idList(ids, 5)
 	err := s.b.pool().exec(ctx, `UPDATE slack_outbox SET status = $1, next_attempt_at = $2, last_error = $3
-		WHERE status <> 'sent' AND id IN (`+in+`)`, append([]any{status, s.b.timeArg(next), lastError}, args...)...)
+		WHERE status <> 'sent' AND claim_token = $4 AND id IN (`+in+`)`,
+		append([]any{status, s.b.timeArg(next), lastError, token}, args...)...)
 	if err != nil {
 		return fmt.Errorf("record failed slack delivery: %w", err)
 	}
@@ -321,7 +392,7 @@ func (s *sqlStore) querySlack(ctx context.Context, query string, args ...any) ([
 			next, cr, sent timeCol
 		)
 		if err := rs.Scan(&r.ID, &r.IncidentID, &r.Seq, &r.Kind, &r.Channel, &r.Mention, &digestMS, &r.Status, &r.Attempts,
-			&next, &r.LastError, &r.Batch, &r.TS, &cr, &sent); err != nil {
+			&next, &r.LastError, &r.Batch, &r.ClaimToken, &r.TS, &cr, &sent); err != nil {
 			return nil, err
 		}
 		r.Digest = time.Duration(digestMS) * time.Millisecond

@@ -13,3 +13,12 @@ func TestPostgresSlackOutbox(t *testing.T) {
 		return storetest.OpenURL(t, storetest.PostgresURL(t))
 	})
 }
+
+// Two connection pools (two daemons) on one PostgreSQL database claim the
+// same row: exactly one claim wins.
+func TestPostgresSlackClaimTwoPools(t *testing.T) {
+	url := storetest.PostgresURL(t)
+	a := storetest.OpenURL(t, url)
+	b := storetest.OpenURL(t, url)
+	storetest.SlackClaimRace(t, a, b)
+}

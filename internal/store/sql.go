@@ -306,6 +306,24 @@ func (s *sqlStore) ListIncidents(ctx context.Context, f incident.Filter) ([]inci
 	if f.Monitor != "" {
 		w.add("monitor = $%d", f.Monitor)
 	}
+	if len(f.Severities) > 0 {
+		// severity IN ($n, $n+1, …), one parameter per severity.
+		params := make([]string, len(f.Severities))
+		for i, sev := range f.Severities {
+			if err := validSeverity(sev); err != nil {
+				return nil, fmt.Errorf("list incidents: %w", err)
+			}
+			w.args = append(w.args, sev.String())
+			params[i] = fmt.Sprintf("$%d", len(w.args))
+		}
+		w.conds = append(w.conds, "severity IN ("+strings.Join(params, ", ")+")")
+	}
+	if f.Tier != "" {
+		if !f.Tier.Valid() {
+			return nil, fmt.Errorf("list incidents: unknown tier %q: %w", f.Tier, ErrInvalid)
+		}
+		w.add("tier = $%d", string(f.Tier))
+	}
 	if !f.Since.IsZero() {
 		w.add("opened_at >= $%d", s.b.timeArg(f.Since))
 	}

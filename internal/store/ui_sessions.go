@@ -56,6 +56,9 @@ type UISessionStore interface {
 	// were last used at or before idleBefore, or were revoked at or
 	// before now, and reports how many.
 	PurgeUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+	// CountExpiredUISessions counts the sessions PurgeUISessions would
+	// delete.
+	CountExpiredUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
 }
 
 var (
@@ -155,8 +158,7 @@ func (s *sqlStore) RevokeUISession(ctx context.Context, idHash string, at time.T
 // idle since idleBefore, or revoked, and reports how many it deleted.
 func (s *sqlStore) PurgeUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error) {
 	n := s.b.timeArg(incident.NormalizeTime(now))
-	rs, err := s.b.pool().query(ctx, `DELETE FROM ui_sessions
-		WHERE expires_at <= $1 OR last_seen_at <= $2 OR (revoked_at IS NOT NULL AND revoked_at <= $1)
+	rs, err := s.b.pool().query(ctx, `DELETE FROM ui_sessions WHERE `+uiSessionsEnded+`
 		RETURNING id_hash`, n, s.b.timeArg(incident.NormalizeTime(idleBefore)))
 	if err != nil {
 		return 0, fmt.Errorf("purge ui sessions: %w", err)
@@ -170,6 +172,22 @@ func (s *sqlStore) PurgeUISessions(ctx context.Context, now, idleBefore time.Tim
 		return count, fmt.Errorf("purge ui sessions: %w", err)
 	}
 	return count, nil
+}
+
+// uiSessionsEnded selects the sessions that ended at $1 (now): past their
+// absolute expiry, last used at or before $2 (idle), or signed out.
+const uiSessionsEnded = `(expires_at <= $1 OR last_seen_at <= $2 OR (revoked_at IS NOT NULL AND revoked_at <= $1))`
+
+// CountExpiredUISessions counts the sessions PurgeUISessions(now,
+// idleBefore) would delete, deleting nothing.
+func (s *sqlStore) CountExpiredUISessions(ctx context.Context, now, idleBefore time.Time) (int64, error) {
+	var n int64
+	err := s.b.pool().queryRow(ctx, `SELECT COUNT(*) FROM ui_sessions WHERE `+uiSessionsEnded,
+		s.b.timeArg(incident.NormalizeTime(now)), s.b.timeArg(incident.NormalizeTime(idleBefore))).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count expired ui sessions: %w", err)
+	}
+	return n, nil
 }
 
 // validIDHash reports whether h is a lower-case hex SHA-256.

@@ -119,6 +119,12 @@ func runUISessions(t *testing.T, open func(t *testing.T) store.Store) {
 		if _, err := s.RevokeUISession(ctx, revoked, now.Add(-time.Second)); err != nil {
 			t.Fatal(err)
 		}
+		if n, err := s.CountExpiredUISessions(ctx, now, now.Add(-30*time.Minute)); err != nil || n != 3 {
+			t.Fatalf("count: %d %v, want 3", n, err)
+		}
+		if _, err := s.GetUISession(ctx, revoked); err != nil {
+			t.Errorf("counting deleted a session: %v", err)
+		}
 		n, err := s.PurgeUISessions(ctx, now, now.Add(-30*time.Minute))
 		if err != nil || n != 3 {
 			t.Fatalf("purge: %d %v, want 3", n, err)
@@ -128,6 +134,9 @@ func runUISessions(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if _, err := s.GetUISession(ctx, revoked); !errors.Is(err, store.ErrUISessionNotFound) {
 			t.Errorf("revoked session kept: %v", err)
+		}
+		if n, err := s.CountExpiredUISessions(ctx, now, now.Add(-30*time.Minute)); err != nil || n != 0 {
+			t.Errorf("count after purge: %d %v, want 0", n, err)
 		}
 	})
 }

@@ -111,12 +111,6 @@ func (q IncidentQuery) Values() url.Values {
 	return v
 }
 
-// matches reports whether inc passes the filters the store does not
-// apply (severity and tier).
-func (q IncidentQuery) matches(inc incident.Incident) bool {
-	return (!q.HasSeverity || inc.Severity == q.Severity) && (q.Tier == "" || inc.Tier == q.Tier)
-}
-
 // EventSearch is the parsed query of the events search.
 type EventSearch struct {
 	Kind, Source string

@@ -11,15 +11,8 @@ import (
 	"github.com/secopsd/secopsd/internal/incident"
 )
 
-// Paging of the lists.
-const (
-	// DefaultPageSize is how many incidents or events one page shows.
-	DefaultPageSize = 50
-	// scanBatch is how many incidents are read at once while filtering
-	// by severity and tier; maxScan bounds how many one page reads.
-	scanBatch = 200
-	maxScan   = 5000
-)
+// DefaultPageSize is how many incidents or events one page shows.
+const DefaultPageSize = 50
 
 func (h *Handler) pageSize() int {
 	if h.opts.PageSize > 0 {
@@ -61,38 +54,25 @@ func (h *Handler) incidents(w http.ResponseWriter, r *http.Request, v *viewer) {
 }
 
 // listIncidents returns one page of the incidents that match q, and the
-// before cursor of the next page (0 when there is none). The store
-// filters by status, monitor and dates; severity and tier are filtered
-// here, reading at most maxScan incidents per page.
+// before cursor of the next page (0 when there is none). The store applies
+// every filter; one more incident than a page is read to know whether
+// another page follows.
 func (h *Handler) listIncidents(r *http.Request, q IncidentQuery) ([]incident.Incident, int64, error) {
 	size := h.pageSize()
-	f := incident.Filter{Status: q.Status, Monitor: q.Monitor, Since: q.Since, Until: q.Until, BeforeID: q.Before}
-	var out []incident.Incident
-	scanned := 0
-	for {
-		f.Limit = scanBatch
-		batch, err := h.opts.Incidents.ListIncidents(r.Context(), f)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, inc := range batch {
-			scanned++
-			if !q.matches(inc) {
-				continue
-			}
-			if len(out) == size {
-				return out, out[len(out)-1].ID, nil
-			}
-			out = append(out, inc)
-		}
-		if len(batch) < scanBatch {
-			return out, 0, nil
-		}
-		f.BeforeID = batch[len(batch)-1].ID
-		if scanned >= maxScan {
-			return out, f.BeforeID, nil
-		}
+	f := incident.Filter{Status: q.Status, Tier: q.Tier, Monitor: q.Monitor,
+		Since: q.Since, Until: q.Until, BeforeID: q.Before, Limit: size + 1}
+	if q.HasSeverity {
+		f.Severities = []event.Severity{q.Severity}
 	}
+	list, err := h.opts.Incidents.ListIncidents(r.Context(), f)
+	if err != nil {
+		return nil, 0, err
+	}
+	if len(list) > size {
+		list = list[:size]
+		return list, list[size-1].ID, nil
+	}
+	return list, 0, nil
 }
 
 // incidentView is the incident page's data.

@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,9 +20,17 @@ import (
 // (a timeout, a reset connection, a 5xx after the message was stored). A
 // blind retry would post the message twice. So:
 //
-//   - a row is claimed (status sending, attempts+1) before it is posted,
-//     and marked sent, with the message's ts (and the thread or approval
-//     message it starts), in one transaction after Slack answers;
+//   - a row is claimed before anything is done with it: a compare-and-set
+//     in the store (status sending, attempts+1, a new claim token, next
+//     attempt = the end of a lease) that succeeds only if the row is due
+//     and still carries the token this worker read, so that of several
+//     workers (several daemons on one store) exactly one holds it; it is
+//     marked sent, with the message's ts (and the thread or approval
+//     message it starts), in one transaction after Slack answers, and a
+//     failure is recorded only while the claim still holds the row;
+//   - a row whose lease ran out (its holder died, or gave up at half the
+//     lease) is due again, still sending, and is taken over like any
+//     in-doubt row below;
 //   - every message carries Slack message metadata (event_type
 //     secopsd_notification, event_payload.key = incident/<id>/seq/<n>,
 //     incident/<id>/root or digest/<batch>);
@@ -51,6 +60,11 @@ const (
 	// bookkeepingTimeout bounds store writes after the worker's context
 	// is cancelled.
 	bookkeepingTimeout = 5 * time.Second
+	// claimLease is how long a claim holds its rows: no other worker (of
+	// this or another daemon on the store) takes them before it ends. The
+	// holder gives up on them at half of it (see leased); after a crash
+	// they wait for the lease to end and are then looked up in Slack.
+	claimLease = 5 * time.Minute
 )
 
 // errClass is what a failed Slack call means for its message.
@@ -237,21 +251,18 @@ func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 }
 
-// fail records a failed attempt on rows (claimed, or not when claimed is
-// false) and reports whether the pass must stop. inDoubt is true when an
-// earlier attempt's outcome is still unknown.
-func (d *deliverer) fail(ctx context.Context, rows []OutboxRow, claimed, inDoubt bool, err error) bool {
+// fail records a failed attempt on rows claimed with tok and reports
+// whether the pass must stop. inDoubt is true when an earlier attempt's
+// outcome is still unknown.
+func (d *deliverer) fail(ctx context.Context, rows []OutboxRow, tok string, inDoubt bool, err error) bool {
 	if ctx.Err() != nil {
-		// Stopping: the row stays as it is (sending if claimed), and is
-		// looked up in Slack after the restart.
+		// Stopping, or out of lease: the outcome is unknown.
+		d.release(ctx, rows, tok)
 		return true
 	}
 	class, retryAfter, reason := classify(err)
 	now := d.now()
-	attempts := rows[0].Attempts
-	if claimed {
-		attempts++
-	}
+	attempts := rows[0].Attempts + 1 // counting this claim
 	next := now.Add(d.backoff(max(attempts, 1)))
 	status := StatusPending
 	if class == uncertain || inDoubt {
@@ -283,7 +294,7 @@ func (d *deliverer) fail(ctx context.Context, rows []OutboxRow, claimed, inDoubt
 	}
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
-	if rerr := d.n.store.RetrySlack(bctx, ids, status, next, msg); rerr != nil {
+	if rerr := d.n.store.RetrySlack(bctx, ids, tok, status, next, msg); rerr != nil {
 		d.n.logger.Error("slack: record a failed delivery", "incident", rows[0].IncidentID, "err", rerr)
 	}
 	if obs := d.n.opts.Observer; obs != nil {
@@ -302,6 +313,52 @@ func (d *deliverer) fail(ctx context.Context, rows []OutboxRow, claimed, inDoubt
 		d.n.logger.Warn("slack delivery failed; will retry", append(attrs, "err", err.Error())...)
 	}
 	return stop
+}
+
+// claim takes rows for this worker with a new token, all or none, as they
+// were read. It returns the token, whether the rows were taken, and
+// whether the pass must stop (the store failed). Rows another worker took
+// first are left to it.
+func (d *deliverer) claim(ctx context.Context, rows []OutboxRow, batch string) (string, bool, bool) {
+	now := d.now()
+	c := Claim{Batch: batch, Token: rand.Text(), Now: now, Until: now.Add(claimLease)}
+	for _, r := range rows {
+		c.Rows = append(c.Rows, ClaimRow{ID: r.ID, Token: r.ClaimToken})
+	}
+	ok, err := d.n.store.ClaimSlack(ctx, c)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.n.logger.Error("slack: claim a queued message", "incident", rows[0].IncidentID, "err", err)
+		}
+		return "", false, true
+	}
+	if !ok {
+		d.n.logger.Debug("slack: a queued message is being delivered by another worker", "incident", rows[0].IncidentID, "seq", rows[0].Seq)
+	}
+	return c.Token, ok, false
+}
+
+// leased bounds the delivery of claimed rows to half their lease, so that
+// this worker has stopped calling Slack for them before another worker
+// may take them over (the other half absorbs clock skew between daemons).
+func (d *deliverer) leased(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, claimLease/2)
+}
+
+// release gives back rows claimed with tok when their delivery stops
+// midway (Stop, or the lease running out): they stay sending, so that the
+// next claimer looks the message up before posting it, and are due at
+// once.
+func (d *deliverer) release(ctx context.Context, rows []OutboxRow, tok string) {
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	bctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := d.n.store.RetrySlack(bctx, ids, tok, StatusSending, d.now(), rows[0].LastError); err != nil {
+		d.n.logger.Error("slack: release an interrupted delivery", "incident", rows[0].IncidentID, "err", err)
+	}
 }
 
 // delivered marks rows sent and counts them.
@@ -458,17 +515,25 @@ var rootUpdateKinds = map[string]bool{
 
 // deliverRow posts one immediate row. It reports whether the row was
 // delivered and whether the pass must stop.
-func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) {
+func (d *deliverer) deliverRow(wctx context.Context, row OutboxRow) (bool, bool) {
 	rows := []OutboxRow{row}
+	tok, ok, stop := d.claim(wctx, rows, "")
+	if !ok {
+		return false, stop
+	}
+	ctx, cancel := d.leased(wctx)
+	defer cancel()
+	// The claim succeeded on the row as read: its status is the truth.
 	inDoubt := row.Status == StatusSending
 	inc, tl, entry, err := d.load(ctx, row)
 	if err != nil {
 		if ctx.Err() != nil {
+			d.release(ctx, rows, tok)
 			return false, true
 		}
 		// A missing incident or entry is a permanent problem of this row.
 		d.n.logger.Error("slack: cannot render a queued message", "incident", row.IncidentID, "seq", row.Seq, "err", err)
-		d.failStore(ctx, rows, inDoubt, err)
+		d.failStore(ctx, rows, tok, inDoubt, err)
 		return false, false
 	}
 	var first *incident.TimelineEntry
@@ -477,7 +542,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 	}
 	thread, hasThread, err := d.n.store.GetSlackThread(ctx, row.IncidentID)
 	if err != nil {
-		d.failStore(ctx, rows, inDoubt, err)
+		d.failStore(ctx, rows, tok, inDoubt, err)
 		return false, true
 	}
 	isRoot := row.Kind == incident.KindOpened
@@ -489,7 +554,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 			ch, err := d.channelID(ctx, row.Channel)
 			switch {
 			case err != nil:
-				return false, d.fail(ctx, rows, false, true, err)
+				return false, d.fail(ctx, rows, tok, true, err)
 			case ch == "":
 				looked = false
 			default:
@@ -500,7 +565,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 						looked = false
 						break
 					}
-					return false, d.fail(ctx, rows, false, true, err)
+					return false, d.fail(ctx, rows, tok, true, err)
 				}
 				if ts != "" {
 					thread, hasThread = Thread{IncidentID: row.IncidentID, Route: row.Channel, Channel: ch, RootTS: ts}, true
@@ -508,7 +573,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 						return d.delivered(ctx, rows, Delivery{Channel: ch, TS: ts, Thread: &thread}), false
 					}
 					if err := d.n.store.SaveSlackThread(ctx, thread); err != nil {
-						d.failStore(ctx, rows, true, err)
+						d.failStore(ctx, rows, tok, true, err)
 						return false, true
 					}
 				}
@@ -519,7 +584,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 			switch {
 			case err != nil:
 				if c, _, _ := classify(err); c != permanent {
-					return false, d.fail(ctx, rows, false, true, err)
+					return false, d.fail(ctx, rows, tok, true, err)
 				}
 				d.n.logger.Warn("slack: cannot look up a message whose delivery is in doubt; posting it again", "incident", row.IncidentID, "err", err)
 				looked = false
@@ -534,15 +599,11 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 		inDoubt = false
 	}
 
-	if err := d.n.store.ClaimSlack(ctx, []int64{row.ID}, "", d.now()); err != nil {
-		d.failStore(ctx, rows, inDoubt, err)
-		return false, true
-	}
 	if !hasThread {
 		m := d.rd.root(inc, first, row.Mention)
 		ch, ts, err := d.post(ctx, row.Channel, "", rootKey(row.IncidentID), m)
 		if err != nil {
-			return false, d.fail(ctx, rows, true, false, err)
+			return false, d.fail(ctx, rows, tok, false, err)
 		}
 		thread = Thread{IncidentID: row.IncidentID, Route: row.Channel, Channel: ch, RootTS: ts}
 		if isRoot {
@@ -552,7 +613,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 		err = d.n.store.SaveSlackThread(bctx, thread)
 		cancel()
 		if err != nil {
-			d.failStore(ctx, rows, true, err)
+			d.failStore(ctx, rows, tok, true, err)
 			return false, true
 		}
 	} else if isRoot {
@@ -564,7 +625,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 	// delivered reply implies its update was made.
 	if rootUpdateKinds[row.Kind] {
 		if err := d.update(ctx, thread.Channel, thread.RootTS, d.rd.root(inc, first, row.Mention)); err != nil {
-			return false, d.fail(ctx, rows, true, false, err)
+			return false, d.fail(ctx, rows, tok, false, err)
 		}
 	}
 	var m message
@@ -575,12 +636,12 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 		out, id := d.rd.approvalOutcome(inc, entry)
 		am, ok, err := d.n.store.GetSlackApprovalMessage(ctx, id)
 		if err != nil {
-			d.failStore(ctx, rows, true, err)
+			d.failStore(ctx, rows, tok, true, err)
 			return false, true
 		}
 		if ok {
 			if err := d.update(ctx, am.Channel, am.TS, out); err != nil {
-				return false, d.fail(ctx, rows, true, false, err)
+				return false, d.fail(ctx, rows, tok, false, err)
 			}
 		}
 		m = d.rd.reply(inc, entry)
@@ -589,7 +650,7 @@ func (d *deliverer) deliverRow(ctx context.Context, row OutboxRow) (bool, bool) 
 	}
 	ch, ts, err := d.post(ctx, thread.Channel, thread.RootTS, rowKey(row.IncidentID, row.Seq), m)
 	if err != nil {
-		return false, d.fail(ctx, rows, true, false, err)
+		return false, d.fail(ctx, rows, tok, false, err)
 	}
 	thread.Channel = ch
 	return d.delivered(ctx, rows, d.replyDelivery(thread, ts, row, entry)), false
@@ -609,8 +670,9 @@ func (d *deliverer) replyDelivery(thread Thread, ts string, row OutboxRow, entry
 
 // failStore records a failure that is secopsd's own (the store, a missing
 // entry): the row waits MaxBackoff.
-func (d *deliverer) failStore(ctx context.Context, rows []OutboxRow, inDoubt bool, err error) {
+func (d *deliverer) failStore(ctx context.Context, rows []OutboxRow, tok string, inDoubt bool, err error) {
 	if ctx.Err() != nil {
+		d.release(ctx, rows, tok)
 		return
 	}
 	status := StatusPending
@@ -623,7 +685,7 @@ func (d *deliverer) failStore(ctx context.Context, rows []OutboxRow, inDoubt boo
 	}
 	bctx, cancel := bookkeeping(ctx)
 	defer cancel()
-	if rerr := d.n.store.RetrySlack(bctx, ids, status, d.now().Add(d.n.opts.MaxBackoff), err.Error()); rerr != nil {
+	if rerr := d.n.store.RetrySlack(bctx, ids, tok, status, d.now().Add(d.n.opts.MaxBackoff), err.Error()); rerr != nil {
 		d.n.logger.Error("slack: record a failed delivery", "incident", rows[0].IncidentID, "err", rerr)
 	}
 	if obs := d.n.opts.Observer; obs != nil {
@@ -632,27 +694,35 @@ func (d *deliverer) failStore(ctx context.Context, rows []OutboxRow, inDoubt boo
 }
 
 // deliverDigest posts digest rows of one channel as one message.
-func (d *deliverer) deliverDigest(ctx context.Context, rows []OutboxRow) (bool, bool) {
+func (d *deliverer) deliverDigest(wctx context.Context, rows []OutboxRow) (bool, bool) {
 	first := rows[0]
 	channel := first.Channel
 	batch := first.Batch
-	if first.Status == StatusSending && batch != "" {
+	inDoubt := first.Status == StatusSending && batch != ""
+	if !inDoubt {
+		batch = "d" + strconv.FormatInt(first.ID, 10)
+	}
+	tok, ok, stop := d.claim(wctx, rows, batch)
+	if !ok {
+		return false, stop
+	}
+	ctx, cancel := d.leased(wctx)
+	defer cancel()
+	if inDoubt {
 		ch, err := d.channelID(ctx, channel)
 		if err != nil {
-			return false, d.fail(ctx, rows, false, true, err)
+			return false, d.fail(ctx, rows, tok, true, err)
 		}
 		if ch != "" {
 			ts, err := d.find(ctx, ch, "", digestKey(batch), first.CreatedAt)
 			if err != nil {
 				if c, _, _ := classify(err); c != permanent {
-					return false, d.fail(ctx, rows, false, true, err)
+					return false, d.fail(ctx, rows, tok, true, err)
 				}
 			} else if ts != "" {
 				return d.delivered(ctx, rows, Delivery{Channel: ch, TS: ts}), false
 			}
 		}
-	} else {
-		batch = "d" + strconv.FormatInt(first.ID, 10)
 	}
 	items := make([]digestItem, 0, len(rows))
 	for _, r := range rows {
@@ -662,17 +732,9 @@ func (d *deliverer) deliverDigest(ctx context.Context, rows []OutboxRow) (bool, 
 		}
 		items = append(items, digestItem{inc: inc, kind: r.Kind})
 	}
-	ids := make([]int64, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	if err := d.n.store.ClaimSlack(ctx, ids, batch, d.now()); err != nil {
-		d.failStore(ctx, rows, false, err)
-		return false, true
-	}
 	ch, ts, err := d.post(ctx, channel, "", digestKey(batch), d.rd.digest(items))
 	if err != nil {
-		return false, d.fail(ctx, rows, true, false, err)
+		return false, d.fail(ctx, rows, tok, false, err)
 	}
 	return d.delivered(ctx, rows, Delivery{Channel: ch, TS: ts}), false
 }

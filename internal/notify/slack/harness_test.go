@@ -28,12 +28,16 @@ func (a outboxAdapter) DueSlack(ctx context.Context, now time.Time, limit int) (
 	return out, err
 }
 
-func (a outboxAdapter) ClaimSlack(ctx context.Context, ids []int64, batch string, now time.Time) error {
-	return a.s.ClaimSlack(ctx, ids, batch, now)
+func (a outboxAdapter) ClaimSlack(ctx context.Context, c Claim) (bool, error) {
+	sc := store.SlackClaim{Batch: c.Batch, Token: c.Token, Now: c.Now, Until: c.Until}
+	for _, r := range c.Rows {
+		sc.Rows = append(sc.Rows, store.SlackClaimRow(r))
+	}
+	return a.s.ClaimSlack(ctx, sc)
 }
 
-func (a outboxAdapter) RetrySlack(ctx context.Context, ids []int64, status string, next time.Time, lastError string) error {
-	return a.s.RetrySlack(ctx, ids, status, next, lastError)
+func (a outboxAdapter) RetrySlack(ctx context.Context, ids []int64, token, status string, next time.Time, lastError string) error {
+	return a.s.RetrySlack(ctx, ids, token, status, next, lastError)
 }
 
 func (a outboxAdapter) MarkSlackSent(ctx context.Context, d Delivery) error {

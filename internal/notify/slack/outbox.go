@@ -11,8 +11,9 @@ import (
 const (
 	// StatusPending is a row not posted yet, or refused by Slack.
 	StatusPending = "pending"
-	// StatusSending is a row whose last attempt has an unknown outcome:
-	// the message is looked up in Slack before it is posted again.
+	// StatusSending is a row claimed by a worker until its NextAttemptAt
+	// (the lease), or whose last attempt has an unknown outcome: the
+	// message is looked up in Slack before it is posted again.
 	StatusSending = "sending"
 	// StatusSent is a posted row.
 	StatusSent = "sent"
@@ -35,6 +36,7 @@ type OutboxRow struct {
 	NextAttemptAt time.Time
 	LastError     string
 	Batch         string
+	ClaimToken    string
 	TS            string
 	CreatedAt     time.Time
 	SentAt        *time.Time
@@ -66,6 +68,23 @@ type Delivery struct {
 	Approval *ApprovalMessage
 }
 
+// ClaimRow is a row to claim and the claim token it carried when read.
+type ClaimRow struct {
+	ID    int64
+	Token string
+}
+
+// Claim asks the store for rows, all or none, for one delivery attempt.
+type Claim struct {
+	Rows  []ClaimRow
+	Batch string
+	// Token names the claim; RetrySlack applies only while it holds the
+	// rows.
+	Token string
+	// Now is the claim's time and Until the end of its lease.
+	Now, Until time.Time
+}
+
 // Store is the durable outbox the notifier needs (internal/store
 // implements it; the app adapts its types).
 type Store interface {
@@ -74,10 +93,13 @@ type Store interface {
 	// DueSlack returns, oldest first, each incident's due unsent immediate
 	// row of lowest seq, and the due digest rows.
 	DueSlack(ctx context.Context, now time.Time, limit int) ([]OutboxRow, error)
-	// ClaimSlack marks rows sending and counts an attempt.
-	ClaimSlack(ctx context.Context, ids []int64, batch string, now time.Time) error
-	// RetrySlack records a failed attempt.
-	RetrySlack(ctx context.Context, ids []int64, status string, next time.Time, lastError string) error
+	// ClaimSlack takes the rows, all or none, if each is unsent, due and
+	// still carries the token read (a compare-and-set): it marks them
+	// sending with the claim's token, counts an attempt and holds them
+	// until the lease ends. It reports whether it took them.
+	ClaimSlack(ctx context.Context, c Claim) (bool, error)
+	// RetrySlack records a failed attempt on the rows token still holds.
+	RetrySlack(ctx context.Context, ids []int64, token, status string, next time.Time, lastError string) error
 	// MarkSlackSent records a posted message (and the thread and approval
 	// message it started) in one transaction.
 	MarkSlackSent(ctx context.Context, d Delivery) error

@@ -1,7 +1,9 @@
 package storetest
 
 import (
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +26,9 @@ func RunSlack(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SlackDigestRowsDoNotBlock", testSlackDigest},
 		{"SlackThreadsAndApprovals", testSlackThreads},
 		{"SlackConcurrentEnqueueOneRow", testSlackConcurrentEnqueue},
+		{"SlackClaimIsCompareAndSet", testSlackClaimCAS},
+		{"SlackClaimIsAllOrNone", testSlackClaimAllOrNone},
+		{"SlackConcurrentClaimOneWinner", func(t *testing.T, s store.Store) { SlackClaimRace(t, s) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -31,6 +36,32 @@ func RunSlack(t *testing.T, open func(t *testing.T) store.Store) {
 			tc.fn(t, open(t))
 		})
 	}
+}
+
+// lease is how long the suite's claims hold their rows.
+const lease = time.Minute
+
+// claimRows claims the rows of ids as read now, and fails the test unless
+// it took them; it returns the claim's token.
+func claimRows(t *testing.T, s store.Store, incidentID int64, ids []int64, batch string, now time.Time) string {
+	t.Helper()
+	rows, err := s.SlackOutboxRows(t.Context(), incidentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := store.SlackClaim{Batch: batch, Token: rand.Text(), Now: now, Until: now.Add(lease)}
+	for _, id := range ids {
+		for _, r := range rows {
+			if r.ID == id {
+				c.Rows = append(c.Rows, store.SlackClaimRow{ID: r.ID, Token: r.ClaimToken})
+			}
+		}
+	}
+	ok, err := s.ClaimSlack(t.Context(), c)
+	if err != nil || !ok {
+		t.Fatalf("ClaimSlack(%v) = %v, %v; want true", ids, ok, err)
+	}
+	return c.Token
 }
 
 func slackRow(incident, seq int64) store.SlackOutboxRow {
@@ -88,8 +119,22 @@ func testSlackEnqueueInvalid(t *testing.T, s store.Store) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
 	}
-	if err := s.RetrySlack(t.Context(), []int64{1}, store.SlackSent, at(0), ""); !errors.Is(err, store.ErrInvalid) {
+	if err := s.RetrySlack(t.Context(), []int64{1}, "tok", store.SlackSent, at(0), ""); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("RetrySlack(sent) = %v, want ErrInvalid", err)
+	}
+	if err := s.RetrySlack(t.Context(), []int64{1}, "", store.SlackPending, at(0), ""); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("RetrySlack(no token) = %v, want ErrInvalid", err)
+	}
+	for name, c := range map[string]store.SlackClaim{
+		"no rows":        {Token: "t", Now: at(0), Until: at(time.Minute)},
+		"no token":       {Rows: []store.SlackClaimRow{{ID: 1}}, Now: at(0), Until: at(time.Minute)},
+		"no time":        {Rows: []store.SlackClaimRow{{ID: 1}}, Token: "t", Until: at(time.Minute)},
+		"lease in past":  {Rows: []store.SlackClaimRow{{ID: 1}}, Token: "t", Now: at(time.Minute), Until: at(0)},
+		"lease is empty": {Rows: []store.SlackClaimRow{{ID: 1}}, Token: "t", Now: at(0), Until: at(0)},
+	} {
+		if ok, err := s.ClaimSlack(t.Context(), c); ok || !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ClaimSlack(%s) = %v, %v; want ErrInvalid", name, ok, err)
+		}
 	}
 	if err := s.MarkSlackSent(t.Context(), store.SlackDelivery{}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("MarkSlackSent(empty) = %v, want ErrInvalid", err)
@@ -109,10 +154,8 @@ func testSlackDueHeadOfLine(t *testing.T, s store.Store) {
 	}
 	rows, _ := s.SlackOutboxRows(ctx, 1)
 	head := rows[0].ID
-	if err := s.ClaimSlack(ctx, []int64{head}, "", now); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.RetrySlack(ctx, []int64{head}, store.SlackPending, now.Add(time.Minute), "channel_not_found"); err != nil {
+	tok := claimRows(t, s, 1, []int64{head}, "", now)
+	if err := s.RetrySlack(ctx, []int64{head}, tok, store.SlackPending, now.Add(time.Minute), "channel_not_found"); err != nil {
 		t.Fatal(err)
 	}
 	if got := dueKeys(t, s, now); !equalSlackKeys(got, [][2]int64{{2, 1}}) {
@@ -137,16 +180,20 @@ func testSlackClaimRetrySent(t *testing.T, s store.Store) {
 	rows, _ := s.SlackOutboxRows(ctx, 7)
 	id1, id2 := rows[0].ID, rows[1].ID
 	now := at(time.Minute)
-	if err := s.ClaimSlack(ctx, []int64{id1}, "", now); err != nil {
-		t.Fatal(err)
-	}
+	tok := claimRows(t, s, 7, []int64{id1}, "", now)
 	rows, _ = s.SlackOutboxRows(ctx, 7)
-	if rows[0].Status != store.SlackSending || rows[0].Attempts != 1 {
+	if rows[0].Status != store.SlackSending || rows[0].Attempts != 1 || rows[0].ClaimToken != tok ||
+		!rows[0].NextAttemptAt.Equal(incident.NormalizeTime(now.Add(lease))) {
 		t.Fatalf("claimed row = %+v", rows[0])
 	}
-	// A claimed row whose outcome is unknown is still due (to be looked up).
-	if got := dueKeys(t, s, now); !equalSlackKeys(got, [][2]int64{{7, 1}}) {
-		t.Fatalf("due = %v", got)
+	// A claimed row is due to no one during its lease, nor is its
+	// incident's next row; once the lease ends it is due again (to be
+	// looked up).
+	if got := dueKeys(t, s, now.Add(lease-time.Millisecond)); len(got) != 0 {
+		t.Fatalf("due during the lease = %v", got)
+	}
+	if got := dueKeys(t, s, now.Add(lease)); !equalSlackKeys(got, [][2]int64{{7, 1}}) {
+		t.Fatalf("due after the lease = %v", got)
 	}
 	thread := &store.SlackThread{IncidentID: 7, Route: "#sec-alerts", Channel: "C1", RootTS: "1700000000.000100"}
 	if err := s.MarkSlackSent(ctx, store.SlackDelivery{IDs: []int64{id1}, Channel: "C1", TS: "1700000000.000100", At: now, Thread: thread}); err != nil {
@@ -160,10 +207,11 @@ func testSlackClaimRetrySent(t *testing.T, s store.Store) {
 		t.Errorf("sent row = %+v", r)
 	}
 	// Sent rows are not claimed or retried again.
-	if err := s.ClaimSlack(ctx, []int64{id1}, "", now); err != nil {
-		t.Fatal(err)
+	if ok, err := s.ClaimSlack(ctx, store.SlackClaim{Rows: []store.SlackClaimRow{{ID: id1, Token: tok}}, Token: "again",
+		Now: now.Add(time.Hour), Until: now.Add(2 * time.Hour)}); ok || err != nil {
+		t.Fatalf("claim of a sent row = %v, %v", ok, err)
 	}
-	if err := s.RetrySlack(ctx, []int64{id1}, store.SlackPending, now, "x"); err != nil {
+	if err := s.RetrySlack(ctx, []int64{id1}, tok, store.SlackPending, now, "x"); err != nil {
 		t.Fatal(err)
 	}
 	rows, _ = s.SlackOutboxRows(ctx, 7)
@@ -195,9 +243,7 @@ func testSlackDigest(t *testing.T, s store.Store) {
 		t.Errorf("digest = %v", rows[0].Digest)
 	}
 	ids := []int64{rows[0].ID, rows[1].ID, rows[2].ID}
-	if err := s.ClaimSlack(ctx, ids, "d1", at(period)); err != nil {
-		t.Fatal(err)
-	}
+	claimRows(t, s, 3, ids, "d1", at(period))
 	rows, _ = s.SlackOutboxRows(ctx, 3)
 	for _, r := range rows {
 		if r.Batch != "d1" || r.Status != store.SlackSending {
@@ -297,4 +343,141 @@ func equalSlackKeys(a, b [][2]int64) bool {
 		}
 	}
 	return true
+}
+
+// A claim takes a row only if the row still carries the token its claimer
+// read and is due: a second claim, a stale claim after a re-claim, and a
+// retry by an owner that lost its row all change nothing.
+func testSlackClaimCAS(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustEnqueue(t, s, slackRow(12, 1))
+	rows, _ := s.SlackOutboxRows(ctx, 12)
+	id := rows[0].ID
+	now := at(time.Hour)
+	claim := func(seen, tok string, now time.Time) bool {
+		t.Helper()
+		ok, err := s.ClaimSlack(ctx, store.SlackClaim{Rows: []store.SlackClaimRow{{ID: id, Token: seen}}, Token: tok,
+			Now: now, Until: now.Add(lease)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim("", "a", now) {
+		t.Fatal("first claim lost")
+	}
+	if claim("", "b", now) {
+		t.Fatal("a second claim with the token read before the first won")
+	}
+	if claim("a", "b", now.Add(lease-time.Millisecond)) {
+		t.Fatal("a claim during the lease won")
+	}
+	// The lease ends: the row is taken over once, by a claimer that read
+	// it after the first claim.
+	if claim("", "b", now.Add(lease)) {
+		t.Fatal("a claim with a stale token won after the lease")
+	}
+	if !claim("a", "b", now.Add(lease)) {
+		t.Fatal("re-claim after the lease lost")
+	}
+	// The first owner's late failure does not touch the re-claimed row.
+	if err := s.RetrySlack(ctx, []int64{id}, "a", store.SlackPending, now, "late"); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = s.SlackOutboxRows(ctx, 12)
+	r := rows[0]
+	if r.Status != store.SlackSending || r.ClaimToken != "b" || r.Attempts != 2 || r.LastError != "" ||
+		!r.NextAttemptAt.Equal(incident.NormalizeTime(now.Add(2*lease))) {
+		t.Fatalf("row after a stale retry = %+v", r)
+	}
+	// The owner's own retry applies, and keeps its token for the next
+	// claimer to read.
+	if err := s.RetrySlack(ctx, []int64{id}, "b", store.SlackPending, now.Add(lease+time.Second), "network"); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ = s.SlackOutboxRows(ctx, 12)
+	if r := rows[0]; r.Status != store.SlackPending || r.ClaimToken != "b" || r.LastError != "network" {
+		t.Fatalf("row after its owner's retry = %+v", r)
+	}
+	if !claim("b", "c", now.Add(lease+time.Second)) {
+		t.Fatal("claim after the owner's retry lost")
+	}
+}
+
+// A digest claim takes all its rows or none.
+func testSlackClaimAllOrNone(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for seq := int64(1); seq <= 2; seq++ {
+		r := slackRow(13, seq)
+		r.Digest = time.Minute
+		mustEnqueue(t, s, r)
+	}
+	rows, _ := s.SlackOutboxRows(ctx, 13)
+	now := at(time.Hour)
+	claimRows(t, s, 13, []int64{rows[1].ID}, "d-other", now)
+	ok, err := s.ClaimSlack(ctx, store.SlackClaim{Rows: []store.SlackClaimRow{{ID: rows[0].ID}, {ID: rows[1].ID}},
+		Batch: "d-mine", Token: "mine", Now: now, Until: now.Add(lease)})
+	if ok || err != nil {
+		t.Fatalf("claim of a partly taken batch = %v, %v; want false", ok, err)
+	}
+	after, _ := s.SlackOutboxRows(ctx, 13)
+	if r := after[0]; r.Status != store.SlackPending || r.Attempts != 0 || r.ClaimToken != "" || r.Batch != "" {
+		t.Errorf("free row of a failed claim changed: %+v", r)
+	}
+	if r := after[1]; r.Batch != "d-other" || r.Attempts != 1 {
+		t.Errorf("taken row changed: %+v", r)
+	}
+}
+
+// SlackClaimRace enqueues rows and has 20 goroutines claim each at once
+// through stores (in turn: several stores are several connection pools,
+// or daemons, on one database); exactly one claim of each row must win.
+func SlackClaimRace(t *testing.T, stores ...store.Store) {
+	for incidentID := int64(100); incidentID < 110; incidentID++ {
+		slackClaimRace(t, incidentID, stores)
+	}
+}
+
+func slackClaimRace(t *testing.T, incidentID int64, stores []store.Store) {
+	ctx := t.Context()
+	s := stores[0]
+	mustEnqueue(t, s, slackRow(incidentID, 1))
+	rows, err := s.SlackOutboxRows(ctx, incidentID)
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows = %+v, %v", rows, err)
+	}
+	id, now := rows[0].ID, at(time.Hour)
+	const claimers = 20
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		winners []string
+		start   = make(chan struct{})
+	)
+	for i := range claimers {
+		wg.Go(func() {
+			tok := fmt.Sprintf("claimer-%d", i)
+			<-start
+			ok, err := stores[i%len(stores)].ClaimSlack(ctx, store.SlackClaim{Rows: []store.SlackClaimRow{{ID: id}},
+				Token: tok, Now: now, Until: now.Add(lease)})
+			if err != nil {
+				t.Errorf("%s: %v", tok, err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				winners = append(winners, tok)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if len(winners) != 1 {
+		t.Fatalf("incident %d: %d of %d concurrent claims won (%v), want exactly 1", incidentID, len(winners), claimers, winners)
+	}
+	rows, _ = s.SlackOutboxRows(ctx, incidentID)
+	if r := rows[0]; r.ClaimToken != winners[0] || r.Attempts != 1 || r.Status != store.SlackSending {
+		t.Errorf("row = %+v, want claimed once by %s", r, winners[0])
+	}
 }

@@ -638,11 +638,20 @@ func testPayloadCanonical(t *testing.T, s store.Store) {
 
 func testListIncidentsFilters(t *testing.T, s store.Store) {
 	var all []incident.Incident
-	for i, spec := range []struct{ fp, monitor string }{
-		{"l1", "web"}, {"l2", "web"}, {"l3", "dns"}, {"l4", "dns"}, {"l5", "web"},
+	for i, spec := range []struct {
+		fp, monitor string
+		sev         event.Severity
+		tier        incident.Tier
+	}{
+		{"l1", "web", event.SeverityHigh, incident.TierMajor},
+		{"l2", "web", event.SeverityCritical, incident.TierCritical},
+		{"l3", "dns", event.SeverityUnknown, ""},
+		{"l4", "dns", event.SeverityMedium, incident.TierMinor},
+		{"l5", "web", event.SeverityHigh, incident.TierMinor},
 	} {
 		in := newIncident(spec.fp)
 		in.Monitor = spec.monitor
+		in.Severity, in.Tier = spec.sev, spec.tier
 		in.OpenedAt = at(time.Duration(i) * time.Hour)
 		all = append(all, mustCreateWith(t, s, in, incident.Entry{Time: in.OpenedAt, Kind: incident.KindOpened}))
 	}
@@ -674,6 +683,16 @@ func testListIncidentsFilters(t *testing.T, s store.Store) {
 		{"before id", incident.Filter{BeforeID: all[2].ID}, []int{1, 0}},
 		{"limit", incident.Filter{Limit: 2}, []int{4, 3}},
 		{"no match", incident.Filter{Monitor: "smtp"}, nil},
+		{"severity exact", incident.Filter{Severities: []event.Severity{event.SeverityHigh}}, []int{4, 0}},
+		{"severity set", incident.Filter{Severities: []event.Severity{event.SeverityMedium, event.SeverityCritical}}, []int{3, 1}},
+		{"severity unknown", incident.Filter{Severities: []event.Severity{event.SeverityUnknown}}, []int{2}},
+		{"severity no match", incident.Filter{Severities: []event.Severity{event.SeverityInfo}}, nil},
+		{"tier", incident.Filter{Tier: incident.TierMinor}, []int{4, 3}},
+		{"tier critical", incident.Filter{Tier: incident.TierCritical}, []int{1}},
+		{"severity and tier", incident.Filter{Severities: []event.Severity{event.SeverityHigh}, Tier: incident.TierMajor}, []int{0}},
+		{"severity tier monitor status", incident.Filter{Severities: []event.Severity{event.SeverityHigh, event.SeverityMedium},
+			Tier: incident.TierMinor, Monitor: "web", Status: incident.StatusOpen}, []int{4}},
+		{"severity and paging", incident.Filter{Severities: []event.Severity{event.SeverityHigh}, BeforeID: all[4].ID, Limit: 1}, []int{0}},
 	}
 	for _, tc := range tests {
 		got, err := s.ListIncidents(t.Context(), tc.f)
@@ -693,6 +712,16 @@ func testListIncidentsFilters(t *testing.T, s store.Store) {
 			if !reflect.DeepEqual(got[i], want[i]) {
 				t.Errorf("%s: incident %d listed as\n%+v\nwant\n%+v", tc.name, got[i].ID, got[i], want[i])
 			}
+		}
+	}
+	for _, f := range []incident.Filter{
+		{Tier: "minor"},
+		{Tier: "MINOR' OR '1'='1"},
+		{Severities: []event.Severity{event.SeverityCritical + 1}},
+		{Severities: []event.Severity{event.SeverityHigh, -1}},
+	} {
+		if got, err := s.ListIncidents(t.Context(), f); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("ListIncidents(%+v) = %v, %v; want ErrInvalid", f, ids(got), err)
 		}
 	}
 }
