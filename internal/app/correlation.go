@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/secopsd/secopsd/internal/config"
@@ -48,23 +46,6 @@ func correlationRules(rules []config.CorrelationRule) []siem.CorrelationRule {
 				Title:      r.Emit.Title,
 				Attributes: r.Emit.Attributes,
 			},
-		}
-	}
-	return out
-}
-
-// correlationAllow returns the attribute allowlist of the minimizer: when
-// the configuration sets one, the attributes of the correlator's derived
-// events are added to it, since derived events are minimized like any
-// other and would otherwise lose them.
-func correlationAllow(allow []string, c *siem.RuleCorrelator) []string {
-	if len(allow) == 0 {
-		return allow
-	}
-	out := slices.Clone(allow)
-	for _, k := range c.AttributeKeys() {
-		if !slices.ContainsFunc(out, func(a string) bool { return strings.EqualFold(a, k) }) {
-			out = append(out, k)
 		}
 	}
 	return out

@@ -22,7 +22,7 @@ import (
 // corr and handed to the incident engine.
 func newPipeline(cfg *config.Config, st store.Store, cls *siem.Classifier, eng *incident.Engine, corr *siem.RuleCorrelator, logger *slog.Logger) (*siem.Pipeline, error) {
 	sc := cfg.SIEM
-	minimizer, err := siem.NewMinimizer(siem.MinimizerOptions{Allow: correlationAllow(sc.Attributes.Allow, corr), Deny: sc.Attributes.Deny})
+	minimizer, err := siem.NewMinimizer(siem.MinimizerOptions{Allow: sc.Attributes.Allow, Deny: sc.Attributes.Deny})
 	if err != nil {
 		return nil, err
 	}

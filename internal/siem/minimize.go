@@ -201,10 +201,17 @@ func splitKey(key string) []string {
 // minimized_dropped and minimized_redacted attributes. The attributes
 // minimized_* and severity_hint are reserved to secopsd and dropped.
 func (m *Minimizer) Minimize(ev *event.Event) (dropped, redacted int) {
+	// The allowlist selects what applications may keep; secopsd's own
+	// events (rate-limit hits, failed authentications, purges, derived
+	// events) carry metadata secopsd chose, and keep it.
+	allow := m.allow
+	if OwnSource(ev.Source) {
+		allow = nil
+	}
 	for k := range ev.Attributes {
 		if strings.HasPrefix(strings.ToLower(k), reservedPrefix) ||
 			strings.EqualFold(k, AttrSeverityHint) || // only secopsd sets it, from a validated severity
-			(m.allow != nil && !m.allow[strings.ToLower(k)]) ||
+			(allow != nil && !allow[strings.ToLower(k)]) ||
 			m.ContentLike(k) {
 			delete(ev.Attributes, k)
 			dropped++
@@ -271,4 +278,11 @@ func (m *Minimizer) mayHoldSecret(scalars []*string, attrs map[string]string) bo
 		buf = append(append(append(append(buf, k...), '\n'), v...), '\n')
 	}
 	return len(m.scanner.Scan(buf)) > 0
+}
+
+// OwnSource reports whether source is one of secopsd's own ("secopsd" or
+// "secopsd/…", such as the correlator's). Ingestion refuses these sources
+// from clients, so only events secopsd produces itself carry them.
+func OwnSource(source string) bool {
+	return source == "secopsd" || strings.HasPrefix(source, "secopsd/")
 }

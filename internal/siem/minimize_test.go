@@ -75,6 +75,34 @@ func TestMinimizeAttributes(t *testing.T) {
 	}
 }
 
+// TestAllowlistSparesSecopsdsOwnEvents: the allowlist selects what
+// applications keep; secopsd's own events (API rate-limit hits, purges,
+// derived events) keep their metadata, but still lose content-like keys
+// and secrets.
+func TestAllowlistSparesSecopsdsOwnEvents(t *testing.T) {
+	m := newMinimizer(t, siem.MinimizerOptions{Allow: []string{"user"}})
+	for _, src := range []string{"secopsd", siem.CorrelatorSource} {
+		ev := event.Event{Source: src, Kind: "ratelimit.hit", Attributes: map[string]string{
+			"route": "/api/v1/events", "count": "7", "ip": "203.0.113.7", "password": "hunter2",
+			"note": "ghp_0123456789abcdefghijklmnopqrstuvwxyz",
+		}}
+		m.Minimize(&ev)
+		if ev.Attributes["route"] != "/api/v1/events" || ev.Attributes["count"] != "7" || ev.Attributes["ip"] != "203.0.113.7" {
+			t.Errorf("source %s: own metadata dropped: %v", src, ev.Attributes)
+		}
+		if _, ok := ev.Attributes["password"]; ok || strings.Contains(ev.Attributes["note"], "ghp_") {
+			t.Errorf("source %s: content or secret kept: %v", src, ev.Attributes)
+		}
+	}
+	for _, src := range []string{"secopsd-fake", "app", "secopsdx"} {
+		ev := event.Event{Source: src, Attributes: map[string]string{"user": "u", "route": "/x"}}
+		m.Minimize(&ev)
+		if _, ok := ev.Attributes["route"]; ok {
+			t.Errorf("source %s escaped the allowlist: %v", src, ev.Attributes)
+		}
+	}
+}
+
 func TestMinimizeRedactsSecretsEverywhere(t *testing.T) {
 	m := newMinimizer(t, siem.MinimizerOptions{})
 	for _, s := range secretSamples() {
