@@ -370,21 +370,9 @@ func (s *sqlStore) FinishStep(ctx context.Context, id int64, status string, at t
 // UnfinishedSteps returns every step still recorded as started, oldest
 // first: after a crash, the steps that were interrupted.
 func (s *sqlStore) UnfinishedSteps(ctx context.Context) ([]incident.StepExecution, error) {
-	rs, err := s.b.pool().query(ctx, `SELECT `+stepExecutionColumns+` FROM step_executions
+	out, err := queryAll(ctx, s.b.pool(), scanStepExecution, `SELECT `+stepExecutionColumns+` FROM step_executions
 		WHERE status = $1 ORDER BY started_at, id`, incident.StepStatusStarted)
 	if err != nil {
-		return nil, fmt.Errorf("list unfinished steps: %w", err)
-	}
-	defer rs.Close()
-	out := []incident.StepExecution{}
-	for rs.Next() {
-		st, err := scanStepExecution(rs)
-		if err != nil {
-			return nil, fmt.Errorf("list unfinished steps: %w", err)
-		}
-		out = append(out, st)
-	}
-	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("list unfinished steps: %w", err)
 	}
 	return out, nil
@@ -579,45 +567,13 @@ func (s *sqlStore) PendingApprovals(ctx context.Context, due time.Time) ([]incid
 
 // queryApprovals runs a SELECT of approvalColumns and scans every row.
 func (s *sqlStore) queryApprovals(ctx context.Context, query string, args ...any) ([]incident.Approval, error) {
-	rs, err := s.b.pool().query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []incident.Approval{}
-	for rs.Next() {
-		a, err := scanApproval(rs)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return queryAll(ctx, s.b.pool(), scanApproval, query, args...)
 }
 
 // queryPlaybookRuns runs a SELECT of playbookRunColumns and scans every
 // row.
 func (s *sqlStore) queryPlaybookRuns(ctx context.Context, query string, args ...any) ([]incident.PlaybookRun, error) {
-	rs, err := s.b.pool().query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rs.Close()
-	out := []incident.PlaybookRun{}
-	for rs.Next() {
-		run, err := scanPlaybookRun(rs)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, run)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return queryAll(ctx, s.b.pool(), scanPlaybookRun, query, args...)
 }
 
 // scanPlaybookRun scans one row of playbookRunColumns; no row is

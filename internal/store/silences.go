@@ -84,20 +84,8 @@ func (s *sqlStore) ListSilences(ctx context.Context, f incident.SilenceFilter) (
 		w.add("ends_at > $%d", s.b.timeArg(f.EndsAfter))
 	}
 	query := `SELECT ` + silenceColumns + ` FROM silences` + w.sql() + ` ORDER BY id DESC` + w.limit(f.Limit)
-	rs, err := s.b.pool().query(ctx, query, w.args...)
+	out, err := queryAll(ctx, s.b.pool(), scanSilence, query, w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("list silences: %w", err)
-	}
-	defer rs.Close()
-	out := []incident.Silence{}
-	for rs.Next() {
-		sil, err := scanSilence(rs)
-		if err != nil {
-			return nil, fmt.Errorf("list silences: %w", err)
-		}
-		out = append(out, sil)
-	}
-	if err := rs.Err(); err != nil {
 		return nil, fmt.Errorf("list silences: %w", err)
 	}
 	return out, nil

@@ -31,6 +31,29 @@ type rows interface {
 	Close()
 }
 
+// queryAll runs query on q and scans every row with scan, for listings
+// that read whole result sets. Errors are returned as they come; callers
+// add what they were listing.
+func queryAll[T any](ctx context.Context, q querier, scan func(row) (T, error), query string, args ...any) ([]T, error) {
+	rs, err := q.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rs.Close()
+	out := []T{}
+	for rs.Next() {
+		v, err := scan(rs)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // querier runs statements on a pool or inside a transaction.
 type querier interface {
 	exec(ctx context.Context, query string, args ...any) error
